@@ -1,0 +1,181 @@
+"""User settings, read from the environment (and optionally `<data dir>/config.yaml`).
+
+Everything the pipeline can be told lives here, so that the CLI, the Dagster
+definitions and the tests read one object. Environment variables win over the
+config file; the config file wins over defaults. Secrets (API keys, proxy
+passwords) are never stored on this object's repr or written anywhere: they
+stay in the environment, where litellm and youtube-transcript-api read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LOCAL_MODEL = "local/smollm2-135m"
+"""The embedded default model: SmolLM2-135M served in-process by xllamacpp."""
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message says which and how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPrice:
+    """User-configured list price of a model, in USD per million tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    reasoning: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    model: str = LOCAL_MODEL
+    api_base: str | None = None
+    temperature: float = 0.7
+    max_output_tokens: int = 1200
+    # Context window override for models litellm does not know (tokens).
+    context_window: int | None = None
+    llm_concurrency: int = 8
+    llm_timeout_s: float = 600.0
+    # Transcript intake
+    languages: tuple[str, ...] = ("en",)
+    allow_translation: bool = False
+    youtube_min_interval_s: float = 1.0
+    # Money, in US cents (None = no ceiling)
+    essay_cost_ceiling_cents: float | None = None
+    daily_cost_ceiling_cents: float | None = None
+    model_prices: dict[str, ModelPrice] = dataclasses.field(default_factory=dict)
+    # Essay checks
+    min_essay_words: int = 150
+    max_essay_words: int = 6000
+    schedule_cron: str = "0 6 * * *"
+
+    # ---- derived paths -------------------------------------------------
+    @property
+    def transcripts_dir(self) -> Path:
+        """User-supplied transcripts: `<video_id>.json` or `<video_id>.txt`."""
+        return self.data_dir / "transcripts"
+
+    @property
+    def raw_dir(self) -> Path:
+        """What the pipeline fetched or computed and must never fetch or pay for twice."""
+        return self.data_dir / "raw"
+
+    @property
+    def essays_dir(self) -> Path:
+        return self.data_dir / "essays"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        """Per-partition Parquet files: the pipeline's only write target for tables."""
+        return self.data_dir / "warehouse"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "essays.duckdb"
+
+    @property
+    def follow_file(self) -> Path:
+        return self.data_dir / "follow.yaml"
+
+    @property
+    def uses_local_model(self) -> bool:
+        return self.model == LOCAL_MODEL
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("ESSAYS_DATA_DIR") or "data").expanduser().resolve()
+        file_values = _read_config_file(data_dir / "config.yaml")
+
+        def pick(name: str, env_name: str, default: Any) -> Any:
+            if env.get(env_name) not in (None, ""):
+                return env[env_name]
+            return file_values.get(name, default)
+
+        try:
+            return cls(
+                data_dir=data_dir,
+                model=str(pick("model", "ESSAYS_MODEL", LOCAL_MODEL)),
+                api_base=pick("api_base", "ESSAYS_API_BASE", None) or None,
+                temperature=float(pick("temperature", "ESSAYS_TEMPERATURE", 0.7)),
+                max_output_tokens=int(pick("max_output_tokens", "ESSAYS_MAX_OUTPUT_TOKENS", 1200)),
+                context_window=_opt_int(pick("context_window", "ESSAYS_CONTEXT_WINDOW", None)),
+                llm_concurrency=max(1, int(pick("llm_concurrency", "ESSAYS_LLM_CONCURRENCY", 8))),
+                llm_timeout_s=float(pick("llm_timeout_s", "ESSAYS_LLM_TIMEOUT_S", 600)),
+                languages=_as_tuple(pick("languages", "ESSAYS_LANGUAGES", ("en",))),
+                allow_translation=_as_bool(pick("allow_translation", "ESSAYS_ALLOW_TRANSLATION", False)),
+                youtube_min_interval_s=float(pick("youtube_min_interval_s", "ESSAYS_YOUTUBE_MIN_INTERVAL_S", 1.0)),
+                essay_cost_ceiling_cents=_opt_float(pick("essay_cost_ceiling_cents", "ESSAYS_ESSAY_COST_CEILING_CENTS", None)),
+                daily_cost_ceiling_cents=_opt_float(pick("daily_cost_ceiling_cents", "ESSAYS_DAILY_COST_CEILING_CENTS", None)),
+                model_prices=_parse_prices(file_values.get("model_prices") or {}),
+                min_essay_words=int(pick("min_essay_words", "ESSAYS_MIN_ESSAY_WORDS", 150)),
+                max_essay_words=int(pick("max_essay_words", "ESSAYS_MAX_ESSAY_WORDS", 6000)),
+                schedule_cron=str(pick("schedule_cron", "ESSAYS_SCHEDULE_CRON", "0 6 * * *")),
+            )
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, SettingsError):
+                raise
+            raise SettingsError(
+                f"A setting could not be read ({exc}). Check the ESSAYS_* environment "
+                f"variables and {data_dir / 'config.yaml'}."
+            ) from exc
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"{path} must hold a mapping of setting: value, got {type(loaded).__name__}.")
+    return loaded
+
+
+def _parse_prices(raw: dict[str, Any]) -> dict[str, ModelPrice]:
+    prices = {}
+    for model, spec in raw.items():
+        if not isinstance(spec, dict) or "input" not in spec or "output" not in spec:
+            raise SettingsError(
+                f"model_prices.{model} needs at least `input` and `output` (USD per million tokens)."
+            )
+        prices[str(model)] = ModelPrice(
+            input=float(spec["input"]),
+            output=float(spec["output"]),
+            cached_input=_opt_float(spec.get("cached_input")),
+            reasoning=_opt_float(spec.get("reasoning")),
+        )
+    return prices
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    items = tuple(str(v) for v in value if str(v))
+    if not items:
+        raise SettingsError("ESSAYS_LANGUAGES needs at least one language code, e.g. `en` or `en,de`.")
+    return items
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
