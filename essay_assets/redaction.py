@@ -1,0 +1,29 @@
+"""Keeping secrets out of logs, files, metadata and the database."""
+
+from __future__ import annotations
+
+import os
+import re
+
+_SECRET_NAME = re.compile(r"(API_KEY|_TOKEN|PASSWORD|SECRET|_KEY)$", re.IGNORECASE)
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sk-or-v1-[A-Za-z0-9]{8,}|AKIA[0-9A-Z]{16})")
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
+
+
+def secret_values(environ: dict[str, str] | None = None) -> list[str]:
+    env = os.environ if environ is None else environ
+    return sorted(
+        (v for k, v in env.items() if _SECRET_NAME.search(k) and v and len(v) >= 6),
+        key=len,
+        reverse=True,
+    )
+
+
+def redact(text: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """Replace secret env values, key-shaped strings and URL credentials with ***."""
+    if text is None:
+        return None
+    for value in secret_values(environ):
+        text = text.replace(value, "***")
+    text = _KEY_SHAPES.sub("***", text)
+    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text)
