@@ -1,0 +1,242 @@
+"""The pipeline's story, one video partition at a time:
+
+    transcript -> essay_prompt -> llm_response -> essay
+
+Every asset takes a whole set of partitions in one run (single-run backfills) and returns
+nothing: the data lives in data/raw/, data/essays/ and the warehouse, not in Dagster's IO
+manager. The prompt revision is in the code_version of every asset that consumes it, so
+bumping it marks older essays stale.
+"""
+
+
+import asyncio
+
+import dagster as dg
+
+from essay_assets import essay_writer, intake, llm, youtube
+from essay_assets.budgets import BudgetCheck, BudgetExceeded, enforce_budget
+from essay_assets.costs import context_window, estimate_cost_usd
+from essay_assets.jobs import ESSAY_GROUP
+from essay_assets.partition_runs import PartitionLoop, StageFailure
+from essay_assets.partitions import video_partitions
+from essay_assets.planning import PromptPlan, plan_prompt
+from essay_assets.prompts import VideoContext, load_prompts
+from essay_assets.publishing import publish_essay
+from essay_assets.raw_store import stable_hash
+from essay_assets.resources import EssaySettings
+from essay_assets.transcripts import Transcript, TranscriptFileError
+from essay_assets.warehouse_metadata import column_schema
+from essay_assets.warehouse import utc_now
+
+PROMPT_REVISION = load_prompts().revision
+TRANSIENT_RETRIES = 3
+TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=TRANSIENT_RETRIES, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+_common = dict(partitions_def=video_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name=ESSAY_GROUP)
+
+
+class LLMResponseConfig(dg.Config):
+    force_refresh: bool = False
+    """Call the model again even when an identical request was already answered (and paid)."""
+
+
+@dg.asset(**_common, code_version="1", retry_policy=TRANSIENT_RETRY_POLICY, kinds={"youtube"},
+          metadata={"dagster/column_schema": column_schema("transcripts")})
+def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+    """The conversation's words: a user file, the stored copy, the bundled sample or YouTube."""
+    settings, store, warehouse = essay_settings.parts()
+    loop = PartitionLoop(context, "transcript", warehouse, max_retries=TRANSIENT_RETRIES)
+    for video_id in loop.keys:
+        with loop.attempt(video_id):
+            found = _fetch_transcript(settings, store, video_id)
+            video = intake.obtain_video_metadata(store, video_id)
+            warehouse.write("videos", [{**video, "updated_at": utc_now()}])
+            warehouse.write("transcripts", [{
+                "video_id": video_id, "source": found.source, "language_code": found.language_code,
+                "is_generated": found.is_generated, "is_translated": found.is_translated,
+                "snippet_count": len(found.snippets), "word_count": found.word_count,
+                "content_sha256": found.content_sha256, "path": str(store.transcript_path(video_id)),
+                "fetched_at": utc_now(),
+            }])
+            loop.succeed(video_id, {
+                "source": found.source, "language": found.language_code or "unknown",
+                "is_generated": bool(found.is_generated), "is_translated": bool(found.is_translated),
+                "snippet_count": len(found.snippets), "word_count": found.word_count,
+                "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
+            })
+    loop.finish()
+
+
+def _fetch_transcript(settings, store, video_id: str) -> Transcript:
+    try:
+        found = intake.obtain_transcript(settings, store, video_id)
+    except TranscriptFileError as exc:
+        raise StageFailure(str(exc), reason="bad_transcript_file") from None
+    except youtube.TranscriptUnavailable as exc:
+        raise StageFailure(str(exc), reason=exc.reason) from None
+    except youtube.TranscriptFetchTransient as exc:
+        raise StageFailure(str(exc), reason=exc.reason, transient=True) from None
+    if found.word_count == 0:
+        raise StageFailure(f"Video {video_id}: the transcript is empty; nothing to write about.", reason="empty_transcript")
+    return found
+
+
+@dg.asset(**_common, deps=[transcript], code_version=f"r{PROMPT_REVISION}")
+def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+    """The third-guest prompt for this video, split into chunks when the model's context is small."""
+    settings, store, warehouse = essay_settings.parts()
+    loop = PartitionLoop(context, "essay_prompt", warehouse)
+    count_tokens = llm.count_tokens_fn(settings.model, is_local=settings.uses_local_model)
+    window = context_window(settings.model, settings.context_window)
+    prompts = load_prompts(PROMPT_REVISION)
+    for video_id in loop.keys:
+        stored = store.read(store.transcript_path(video_id))
+        if stored is None:
+            loop.skip(video_id, "no transcript")
+            continue
+        with loop.attempt(video_id):
+            found = Transcript.from_json(stored)
+            video = _video_context(store, video_id)
+            try:
+                plan = plan_prompt(prompts, video, list(found.snippets), context_window=window,
+                                   essay_max_tokens=settings.max_output_tokens, count_tokens=count_tokens)
+            except ValueError as exc:
+                raise StageFailure(f"Video {video_id}: {exc}", reason="context_too_small") from None
+            store.write(store.plan_path(video_id, PROMPT_REVISION),
+                        {"transcript_sha256": found.content_sha256, "model": settings.model, "plan": plan.to_json()})
+            loop.succeed(video_id, {
+                "prompt_revision": PROMPT_REVISION, "prompt_tokens": plan.prompt_tokens,
+                "context_window": window or 0, "fits_context": plan.fits_context, "mode": plan.mode,
+                "chunk_count": plan.chunk_count,
+            })
+    loop.finish()
+
+
+@dg.asset(**_common, deps=[essay_prompt], code_version=f"r{PROMPT_REVISION}", pool="llm",
+          retry_policy=TRANSIENT_RETRY_POLICY, kinds={"litellm"},
+          metadata={"dagster/column_schema": column_schema("llm_calls")})
+def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, essay_settings: EssaySettings) -> None:
+    """The model's essay, from one call or map-reduce over chunks; reused when nothing changed."""
+    settings, store, warehouse = essay_settings.parts()
+    loop = PartitionLoop(context, "llm_response", warehouse, max_retries=TRANSIENT_RETRIES)
+    jobs = []
+    for video_id in loop.keys:
+        stored = store.read(store.plan_path(video_id, PROMPT_REVISION))
+        if stored is None or stored.get("model") != settings.model:
+            loop.skip(video_id, "no prompt for this model and revision")
+        else:
+            jobs.append((video_id, PromptPlan.from_json(stored["plan"]), stored["transcript_sha256"]))
+    if jobs:
+        asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh))
+    loop.finish()
+
+
+async def _answer_all(context, settings, store, warehouse, loop, jobs, force_refresh: bool) -> None:
+    try:
+        endpoint = llm.resolve_endpoint(settings)
+        llm.check_credentials(endpoint)
+    except llm.ModelCallError as exc:
+        for video_id, _, _ in jobs:
+            loop.fail(video_id, StageFailure(f"Video {video_id}: {exc}", reason=exc.reason))
+        return
+    count_tokens = llm.count_tokens_fn(settings.model, is_local=endpoint.is_local)
+    ledger = essay_writer.CallLedger(settings, endpoint, warehouse, context.run_id,
+                                     asyncio.Semaphore(settings.llm_concurrency), force_refresh, context.log)
+    spent_today = _spent_today_cents(warehouse)
+    prompts = load_prompts(PROMPT_REVISION)
+
+    async def answer(video_id: str, plan: PromptPlan, transcript_sha: str) -> None:
+        nonlocal spent_today
+        fingerprint = essay_writer.response_fingerprint(plan, endpoint, settings, transcript_sha)
+        previous = store.read(store.response_path(video_id, PROMPT_REVISION))
+        if previous and previous["fingerprint"] == fingerprint and not force_refresh:
+            loop.succeed(video_id, _response_metadata(previous, reused=True))
+            return
+        response_id = stable_hash([fingerprint, context.run_id if force_refresh else None])[:32]
+        with loop.attempt(video_id):
+            estimate_in, estimate_out = essay_writer.estimated_tokens(plan, count_tokens)
+            estimate = estimate_cost_usd(settings.model, estimate_in, estimate_out,
+                                         user_prices=settings.model_prices, is_local=endpoint.is_local)
+            estimate_cents = None if estimate is None else estimate * 100
+            try:
+                enforce_budget(video_id, settings.model, BudgetCheck(
+                    estimate_cents, settings.essay_cost_ceiling_cents, settings.daily_cost_ceiling_cents, spent_today))
+            except BudgetExceeded as exc:
+                raise StageFailure(str(exc), reason=exc.reason) from None
+            spent_today += estimate_cents or 0.0  # reserve, so parallel videos share the ceiling
+            try:
+                draft = await essay_writer.write_draft(video=_video_context(store, video_id), plan=plan, prompts=prompts,
+                                                       ledger=ledger, response_id=response_id, count_tokens=count_tokens)
+            except llm.ModelCallError as exc:
+                raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
+            record = {"fingerprint": fingerprint, "response_id": response_id, "model": settings.model,
+                      "content": draft.content, "calls": list(draft.calls), "chunk_count": draft.chunk_count,
+                      "created_at": utc_now().isoformat(), "new_calls": draft.new_calls}
+            store.write(store.response_path(video_id, PROMPT_REVISION), record)
+            loop.succeed(video_id, _response_metadata(record, reused=False))
+
+    await asyncio.gather(*(answer(*job) for job in jobs))
+
+
+def _response_metadata(record: dict, *, reused: bool) -> dict:
+    totals = essay_writer.totals_from_calls(record["calls"])
+    cost_cents = totals["estimated_cost_cents"]
+    return {
+        "reused": reused, "model": record["model"], "response_id": record["response_id"],
+        "llm_calls": totals["call_count"], "chunk_count": record["chunk_count"],
+        "input_tokens": totals["input_tokens"] or 0, "output_tokens": totals["output_tokens"] or 0,
+        "total_tokens": totals["total_tokens"] or 0,
+        # The UI plots numbers; an unknown cost is flagged, never plotted as 0.
+        **({"cost_cents": float(cost_cents)} if cost_cents is not None else {"cost_unknown": True}),
+        "cost_source": totals["cost_source"],
+        "cost_cents_this_run": 0.0 if reused else float(cost_cents or 0.0),
+        "response_time_ms": totals["response_time_ms"],
+    }
+
+
+def _spent_today_cents(warehouse) -> float:
+    rows = warehouse.query(
+        "SELECT coalesce(sum(cost_usd), 0) * 100 AS cents FROM llm_calls "
+        "WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    )
+    return float(rows[0]["cents"])
+
+
+@dg.asset(**_common, deps=[llm_response], code_version=f"r{PROMPT_REVISION}", kinds={"markdown"},
+          metadata={"dagster/column_schema": column_schema("essays")})
+def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+    """The essay as a markdown file with YAML front matter, and its row in the warehouse."""
+    settings, store, warehouse = essay_settings.parts()
+    loop = PartitionLoop(context, "essay", warehouse)
+    for video_id in loop.keys:
+        response = store.read(store.response_path(video_id, PROMPT_REVISION))
+        if response is None or response.get("model") != settings.model:
+            loop.skip(video_id, "no model response")
+            continue
+        with loop.attempt(video_id):
+            published = publish_essay(settings, store, warehouse, video_id, PROMPT_REVISION, response, context.run_id)
+            loop.succeed(video_id, published.metadata)
+    warehouse.maybe_compact()
+    warehouse.ensure_database()
+    loop.finish()
+    _fail_run_if_any_video_failed(context, warehouse, loop)
+
+
+def _fail_run_if_any_video_failed(context, warehouse, loop: PartitionLoop) -> None:
+    failures = warehouse.query(
+        "SELECT video_id, stage, reason, message FROM failures WHERE run_id = ? ORDER BY failed_at", [context.run_id]
+    )
+    if not failures:
+        return
+    for video_id in loop.succeeded:  # the step will fail: record the essays it did write
+        context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=video_id,
+                                                  metadata={"status": "written"}))
+    lines = "\n".join(f"- {f['video_id']} ({f['stage']}, {f['reason']}): {f['message']}" for f in failures)
+    raise dg.Failure(f"{len(loop.succeeded)} essay(s) written; {len(failures)} video(s) failed:\n{lines}",
+                     allow_retries=False)
+
+
+def _video_context(store, video_id: str) -> VideoContext:
+    meta = intake.obtain_video_metadata(store, video_id)
+    return VideoContext(video_id, meta.get("title"), meta.get("channel_name"), meta.get("published_at"))

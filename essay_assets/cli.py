@@ -1,0 +1,146 @@
+"""The `essays` command line: run, demo, add, ui, sql, export, delete."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from essay_assets.settings import Settings, SettingsError
+
+EXAMPLES = """examples:
+  essays demo                                  offline essay from the bundled sample
+  essays run https://youtu.be/aR20FWCCjAs      one video, by URL or ID
+  essays add dQw4w9WgXcQ                       register a partition without running it
+  essays ui                                    Dagster UI + daemon on http://127.0.0.1:3000
+  essays sql "SELECT * FROM essay_metadata"    read-only SQL over the warehouse
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="essays", description="Essays from long-form video conversations.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="write essays for videos (IDs or YouTube URLs)")
+    run.add_argument("videos", nargs="+")
+    run.add_argument("--force-refresh", action="store_true", help="call the model again even if an answer is stored")
+    commands.add_parser("demo", help="write an essay from the bundled sample transcript, offline")
+    add = commands.add_parser("add", help="register videos as partitions without running")
+    add.add_argument("videos", nargs="+")
+    ui = commands.add_parser("ui", help="start the Dagster webserver and daemon")
+    ui.add_argument("--port", type=int, default=3000)
+    sql = commands.add_parser("sql", help="run read-only SQL over the warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    export = commands.add_parser("export", help="write every table to Parquet files in DIR")
+    export.add_argument("directory")
+    delete = commands.add_parser("delete", help="delete videos: rows, files and partitions")
+    delete.add_argument("videos", nargs="+")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings.from_env()
+        return COMMANDS[args.command](args, settings)
+    except (SettingsError, ValueError) as exc:
+        print(f"essays: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parse_refs(refs: list[str]) -> list[str]:
+    from essay_assets.video_refs import parse_video_refs
+
+    return parse_video_refs(refs)
+
+
+def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int:
+    from essay_assets.runner import quiet_dagster_logs, run_videos
+
+    video_ids = video_ids or _parse_refs(args.videos)
+    quiet_dagster_logs()
+    print(f"Writing {len(video_ids)} essay(s) with {settings.model}...", flush=True)
+    summary = run_videos(video_ids, settings, force_refresh=getattr(args, "force_refresh", False))
+    for video_id, path in summary.essays.items():
+        print(f"{video_id}: {path}")
+    for video_id, message in summary.failures.items():
+        print(f"{video_id}: FAILED at {message}", file=sys.stderr)
+    return 0 if summary.ok else 1
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from essay_assets.intake import SAMPLE_VIDEO_ID
+
+    code = cmd_run(args, settings, [SAMPLE_VIDEO_ID])
+    if code == 0:
+        print(f"Query it: essays sql \"SELECT * FROM essay_metadata WHERE \\\"youtubeVideoId\\\" = '{SAMPLE_VIDEO_ID}'\"")
+    return code
+
+
+def cmd_add(args, settings: Settings) -> int:
+    import dagster as dg
+
+    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.runner import register_videos
+
+    video_ids = _parse_refs(args.videos)
+    ensure_dagster_home(settings)
+    new = register_videos(dg.DagsterInstance.get(), video_ids)
+    print(f"Registered {len(new)} new video(s); {len(video_ids) - len(new)} already known.")
+    return 0
+
+
+def cmd_ui(args, settings: Settings) -> int:
+    from essay_assets.instance import ensure_dagster_home
+
+    ensure_dagster_home(settings)
+    command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port),
+               "-m", "essay_assets.definitions"]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    return subprocess.call(command)
+
+
+def cmd_sql(args, settings: Settings) -> int:
+    from essay_assets.sql import run_sql
+
+    return run_sql(settings, args.query, args.format)
+
+
+def cmd_export(args, settings: Settings) -> int:
+    from essay_assets.sql import export_tables
+
+    for path in export_tables(settings, Path(args.directory)):
+        print(path)
+    return 0
+
+
+def cmd_delete(args, settings: Settings) -> int:
+    import dagster as dg
+
+    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.partitions import video_partitions
+    from essay_assets.raw_store import RawStore
+    from essay_assets.resources import warehouse_for
+
+    video_ids = _parse_refs(args.videos)
+    ensure_dagster_home(settings)
+    instance = dg.DagsterInstance.get()
+    warehouse, store = warehouse_for(settings), RawStore(settings.raw_dir)
+    for video_id in video_ids:
+        warehouse.delete_video(video_id)
+        files = store.delete_video(video_id)
+        for path in settings.essays_dir.glob(f"{video_id}*.md"):
+            path.unlink()
+            files += 1
+        if instance.has_dynamic_partition(video_partitions.name, video_id):
+            instance.delete_dynamic_partition(video_partitions.name, video_id)
+        print(f"{video_id}: deleted rows, {files} file(s) and the partition")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "add": cmd_add, "ui": cmd_ui, "sql": cmd_sql,
+            "export": cmd_export, "delete": cmd_delete}
+
+if __name__ == "__main__":
+    sys.exit(main())

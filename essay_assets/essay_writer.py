@@ -1,0 +1,184 @@
+"""Turning a prompt plan into an essay draft: the model calls of one video, with their
+bookkeeping. Every answered call is written to the raw store *before* anything else
+happens, then to `llm_calls`; an identical request already answered is reused, so a
+crash, a kill or a re-run never pays twice for the same answer."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from essay_assets import llm
+from essay_assets.planning import PromptPlan, messages_tokens
+from essay_assets.prompts import PromptSet, VideoContext, essay_from_notes_messages
+from essay_assets.raw_store import RawStore, stable_hash
+from essay_assets.redaction import redact
+from essay_assets.settings import Settings
+from essay_assets.warehouse import Warehouse, utc_now
+
+MAX_REDUCE_ROUNDS = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Draft:
+    video_id: str
+    response_id: str
+    content: str
+    calls: tuple[dict[str, Any], ...]  # llm_calls rows behind the essay
+    chunk_count: int
+    new_calls: int  # calls actually made now (0 = everything reused)
+
+
+def response_fingerprint(plan: PromptPlan, endpoint: llm.Endpoint, settings: Settings, transcript_sha: str) -> dict[str, Any]:
+    """Everything that changes the answer: same fingerprint, same (reusable) response."""
+    return {
+        "transcript_sha256": transcript_sha,
+        "prompt_revision": plan.prompt_revision,
+        "model": endpoint.model,
+        "temperature": settings.temperature,
+        "essay_max_tokens": plan.essay_max_tokens,
+        "plan": stable_hash(plan.to_json()),
+    }
+
+
+def totals_from_calls(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Front-matter totals: sums over the calls. Unknown stays unknown (null), never 0."""
+    answered = [c for c in calls if c.get("status") != "failed"]
+
+    def total(field: str, *, null_if_any_null: bool) -> int | float | None:
+        values = [c.get(field) for c in answered]
+        if not values or (null_if_any_null and any(v is None for v in values)):
+            return None
+        present = [v for v in values if v is not None]
+        return sum(present) if present else None
+
+    cost_usd = total("cost_usd", null_if_any_null=True)
+    sources = sorted({c.get("cost_source") for c in answered})
+    return {
+        "response_time_ms": sum(c.get("response_time_ms") or 0 for c in answered),
+        "input_tokens": total("input_tokens", null_if_any_null=True),
+        "output_tokens": total("output_tokens", null_if_any_null=True),
+        "total_tokens": total("total_tokens", null_if_any_null=True),
+        "reasoning_tokens": total("reasoning_tokens", null_if_any_null=False),
+        "cached_input_tokens": total("cached_input_tokens", null_if_any_null=False),
+        "estimated_cost_cents": None if cost_usd is None else cost_usd * 100.0,
+        "cost_source": sources[0] if len(sources) == 1 else ("mixed" if sources else "unknown"),
+        "call_count": len(answered),
+    }
+
+
+class CallLedger:
+    """Where calls are made, persisted and reused."""
+
+    def __init__(self, settings: Settings, endpoint: llm.Endpoint, warehouse: Warehouse, run_id: str | None,
+                 semaphore: asyncio.Semaphore, force_refresh: bool = False, log=None):
+        self.settings = settings
+        self.endpoint = endpoint
+        self.warehouse = warehouse
+        self.store = RawStore(settings.raw_dir)
+        self.run_id = run_id
+        self.semaphore = semaphore
+        self.force_refresh = force_refresh
+        self.log = log
+        self.new_calls = 0
+
+    async def call(self, *, video_id: str, response_id: str, stage: str, chunk_index: int | None,
+                   prompt_revision: int, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, dict[str, Any]]:
+        request_key = stable_hash({"model": self.endpoint.model, "messages": messages, "max_tokens": max_tokens,
+                                   "temperature": self.settings.temperature, "response_id": response_id})
+        path = self.store.call_path(video_id, request_key)
+        stored = None if self.force_refresh else self.store.read(path)
+        if stored is not None:
+            return stored["content"], stored["row"]
+        base_row = {
+            "response_id": response_id, "video_id": video_id, "run_id": self.run_id, "stage": stage,
+            "chunk_index": chunk_index, "prompt_revision": prompt_revision, "model_requested": self.endpoint.model,
+        }
+        async with self.semaphore:
+            try:
+                outcome = await llm.call_model(self.endpoint, messages, settings=self.settings, max_tokens=max_tokens)
+            except llm.ModelCallError as exc:
+                self._record_failure(base_row, exc)
+                raise
+        row = {
+            **base_row,
+            "call_id": uuid.uuid4().hex,
+            "model_answered": outcome.model_answered,
+            "provider_request_id": outcome.provider_request_id,
+            "input_tokens": outcome.usage.input_tokens,
+            "output_tokens": outcome.usage.output_tokens,
+            "total_tokens": outcome.usage.total_tokens,
+            "reasoning_tokens": outcome.usage.reasoning_tokens,
+            "cached_input_tokens": outcome.usage.cached_input_tokens,
+            "response_time_ms": outcome.response_time_ms,
+            "cost_usd": outcome.cost.usd,
+            "cost_source": outcome.cost.source,
+            "status": "ok" if outcome.attempts == 1 else "retried",
+            "error": None,
+            "created_at": utc_now(),
+        }
+        # The paid answer goes to disk first; the table row can always be rebuilt from it.
+        self.store.write(path, {"content": outcome.content, "row": row, "raw_response": outcome.raw_response,
+                                "cost_warning": outcome.cost.warning})
+        self.warehouse.write("llm_calls", [row])
+        self.new_calls += 1
+        if outcome.cost.warning and self.log:
+            self.log.warning(f"{video_id}: {outcome.cost.warning}")
+        return outcome.content, row
+
+    def _record_failure(self, base_row: dict[str, Any], exc: llm.ModelCallError) -> None:
+        self.warehouse.write("llm_calls", [{
+            **base_row, "call_id": uuid.uuid4().hex, "status": "failed", "error": redact(str(exc)),
+            "cost_source": "unknown", "created_at": utc_now(),
+        }])
+
+
+async def write_draft(*, video: VideoContext, plan: PromptPlan, prompts: PromptSet, ledger: CallLedger,
+                      response_id: str, count_tokens) -> Draft:
+    """Single call, or notes per chunk (concurrently) and then the essay from the notes."""
+    before = ledger.new_calls
+    common = dict(video_id=video.video_id, response_id=response_id, prompt_revision=plan.prompt_revision)
+    if plan.mode == "single":
+        content, row = await ledger.call(stage="essay", chunk_index=None, messages=plan.calls[0]["messages"],
+                                         max_tokens=plan.essay_max_tokens, **common)
+        return Draft(video.video_id, response_id, content, (row,), 1, ledger.new_calls - before)
+
+    results = await asyncio.gather(*(
+        ledger.call(stage="chunk_notes", chunk_index=c["chunk_index"], messages=c["messages"],
+                    max_tokens=plan.notes_max_tokens, **common)
+        for c in plan.calls
+    ))
+    notes = [content for content, _ in results]
+    rows = [row for _, row in results]
+    messages = essay_from_notes_messages(prompts, video, notes)
+    # Very long transcripts on small models: the notes themselves may not fit; condense them.
+    for round_number in range(MAX_REDUCE_ROUNDS):
+        if plan.context_window is None or messages_tokens(messages, count_tokens) + plan.essay_max_tokens <= plan.context_window:
+            break
+        half = max(1, len(notes) // 2)
+        groups = [notes[i:i + half] for i in range(0, len(notes), half)]
+        condensed = await asyncio.gather(*(
+            ledger.call(stage="chunk_notes", chunk_index=1000 * (round_number + 1) + i,
+                        messages=[{"role": "system", "content": prompts.chunk_notes_system},
+                                  {"role": "user", "content": "<transcript_part>\n" + "\n\n".join(g) + "\n</transcript_part>"}],
+                        max_tokens=plan.notes_max_tokens, **common)
+            for i, g in enumerate(groups)
+        ))
+        notes = [content for content, _ in condensed]
+        rows += [row for _, row in condensed]
+        messages = essay_from_notes_messages(prompts, video, notes)
+    content, row = await ledger.call(stage="essay", chunk_index=None, messages=messages,
+                                     max_tokens=plan.essay_max_tokens, **common)
+    return Draft(video.video_id, response_id, content, tuple(rows + [row]), len(plan.calls), ledger.new_calls - before)
+
+
+def estimated_tokens(plan: PromptPlan, count_tokens) -> tuple[int, int]:
+    """(input, output) tokens a plan will use at most: for budget checks before any call."""
+    if plan.mode == "single":
+        return messages_tokens(plan.calls[0]["messages"], count_tokens), plan.essay_max_tokens
+    notes_in = sum(messages_tokens(c["messages"], count_tokens) for c in plan.calls)
+    reduce_in = len(plan.calls) * plan.notes_max_tokens + 600
+    return notes_in + reduce_in, len(plan.calls) * plan.notes_max_tokens + plan.essay_max_tokens

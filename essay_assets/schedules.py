@@ -1,0 +1,25 @@
+"""The daily schedule: essays for every video that has none, or a stale one."""
+
+
+import dagster as dg
+
+from essay_assets.assets import PROMPT_REVISION
+from essay_assets.jobs import essays_job
+from essay_assets.partitions import video_partitions
+from essay_assets.resources import warehouse_for
+from essay_assets.settings import Settings
+from essay_assets.staleness import videos_needing_essays
+
+
+@dg.schedule(job=essays_job, cron_schedule=Settings.from_env().schedule_cron,
+             default_status=dg.DefaultScheduleStatus.RUNNING, execution_timezone="UTC")
+def missing_or_stale_essays(context: dg.ScheduleEvaluationContext):
+    """Nothing is requested for videos whose essay is current (same prompt revision and model)."""
+    settings = Settings.from_env()
+    videos = list(context.instance.get_dynamic_partitions(video_partitions.name))
+    needed = videos_needing_essays(warehouse_for(settings), videos, PROMPT_REVISION, settings.model)
+    if not needed:
+        return dg.SkipReason(f"All {len(videos)} essays are current (prompt r{PROMPT_REVISION}, {settings.model}).")
+    # run_key: one run per video, revision and day, so a re-evaluation never duplicates it
+    day = context.scheduled_execution_time.date().isoformat() if context.scheduled_execution_time else "now"
+    return [dg.RunRequest(partition_key=v, run_key=f"{v}:r{PROMPT_REVISION}:{day}") for v in needed]

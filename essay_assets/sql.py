@@ -1,0 +1,73 @@
+"""SQL for users: read-only queries and Parquet export, through an in-memory DuckDB over
+the warehouse files, so neither ever waits on (or blocks) anyone's lock."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import sys
+from pathlib import Path
+
+import duckdb
+
+from essay_assets.resources import warehouse_for
+from essay_assets.settings import Settings
+from essay_assets.warehouse_schema import TABLES
+
+READ_ONLY_HINT = "essays sql runs read-only queries (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN)."
+_ALLOWED_FIRST_WORDS = {"select", "with", "describe", "show", "summarize", "explain", "from", "pivot", "unpivot", "values", "table"}
+
+
+def run_sql(settings: Settings, query: str, output_format: str = "table", out=sys.stdout) -> int:
+    first = query.strip().split(None, 1)[0].lower() if query.strip() else ""
+    if first not in _ALLOWED_FIRST_WORDS:
+        print(f"essays sql: not a read-only query ({first or 'empty'}). {READ_ONLY_HINT}", file=sys.stderr)
+        return 2
+    with contextlib.closing(warehouse_for(settings).connect()) as con:
+        try:
+            relation = con.sql(query)
+            if relation is None:
+                return 0
+            columns, rows = relation.columns, relation.fetchall()
+        except duckdb.Error as exc:
+            print(f"essays sql: {exc}", file=sys.stderr)
+            return 1
+    if output_format == "json":
+        json.dump([dict(zip(columns, row)) for row in rows], out, default=str, indent=1)
+        out.write("\n")
+    elif output_format == "csv":
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        out.write(format_table(columns, rows))
+    return 0
+
+
+def format_table(columns: list[str], rows: list[tuple]) -> str:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = lambda values: " | ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
+    out = [line(columns), "-+-".join("-" * w for w in widths)] + [line(r) for r in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out) + "\n"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "NULL"
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def export_tables(settings: Settings, directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    with contextlib.closing(warehouse_for(settings).connect()) as con:
+        for name in [t.name for t in TABLES] + ["essay_metadata"]:
+            path = directory / f"{name}.parquet"
+            escaped = str(path).replace("'", "''")
+            con.execute(f"COPY (SELECT * FROM {name}) TO '{escaped}' (FORMAT parquet)")
+            written.append(path)
+    return written
