@@ -10,6 +10,7 @@ bumping it marks older essays stale.
 
 
 import asyncio
+import os
 
 import dagster as dg
 
@@ -31,8 +32,10 @@ from essay_assets.warehouse import utc_now
 PROMPT_REVISION = load_prompts().revision
 TRANSIENT_RETRIES = 3
 TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
-    max_retries=TRANSIENT_RETRIES, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    # A step retry re-runs only unfinished videos (finished ones are reused), so it is cheap.
+    max_retries=TRANSIENT_RETRIES, delay=float(os.environ.get("ESSAYS_STEP_RETRY_DELAY_S", "10")), backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+VIDEO_COLUMNS = ("video_id", "title", "channel_name", "channel_id", "published_at", "url", "metadata_source")
 _common = dict(partitions_def=video_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name=ESSAY_GROUP)
 
 
@@ -51,7 +54,7 @@ def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings)
         with loop.attempt(video_id):
             found = _fetch_transcript(settings, store, video_id)
             video = intake.obtain_video_metadata(store, video_id)
-            warehouse.write("videos", [{**video, "updated_at": utc_now()}])
+            warehouse.write("videos", [{**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()}])
             warehouse.write("transcripts", [{
                 "video_id": video_id, "source": found.source, "language_code": found.language_code,
                 "is_generated": found.is_generated, "is_translated": found.is_translated,

@@ -22,8 +22,8 @@ def run_partition_keys(context: dg.AssetCheckExecutionContext) -> list[str]:
         return [tags["dagster/partition"]]
     start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
     if start and end:
-        return list(video_partitions.get_partition_keys_in_range(
-            dg.PartitionKeyRange(start, end), dynamic_partitions_store=context.instance))
+        order = list(context.instance.get_dynamic_partitions(video_partitions.name))
+        return order[order.index(start): order.index(end) + 1] if start in order and end in order else []
     return []
 
 

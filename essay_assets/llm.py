@@ -125,7 +125,6 @@ async def call_model(
     *,
     settings: Settings,
     max_tokens: int,
-    max_attempts: int = 4,
 ) -> CallOutcome:
     """One chat completion, retried with exponential backoff and jitter on transient errors."""
     litellm = litellm_module()
@@ -144,6 +143,7 @@ async def call_model(
     if endpoint.litellm_model.startswith("openrouter/"):
         kwargs["usage"] = {"include": True}  # OpenRouter's usage accounting: the billed cost
 
+    max_attempts = settings.llm_max_attempts
     for attempt in range(1, max_attempts + 1):
         started = time.monotonic()
         try:
@@ -152,7 +152,7 @@ async def call_model(
             error = classify_error(exc, endpoint)
             if not error.transient or attempt == max_attempts:
                 raise error from None
-            await asyncio.sleep(min(60.0, 2.0 ** attempt) * random.uniform(0.5, 1.5))
+            await asyncio.sleep(min(60.0, settings.llm_retry_base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
             continue
         elapsed_ms = int((time.monotonic() - started) * 1000)
         return _outcome(response, endpoint, settings, elapsed_ms, attempt)

@@ -45,6 +45,9 @@ class Settings:
     context_window: int | None = None
     llm_concurrency: int = 8
     llm_timeout_s: float = 600.0
+    # Transient model errors (429, 5xx, timeouts): attempts per call, first backoff in seconds.
+    llm_max_attempts: int = 4
+    llm_retry_base_s: float = 2.0
     # Transcript intake
     languages: tuple[str, ...] = ("en",)
     allow_translation: bool = False
@@ -111,6 +114,8 @@ class Settings:
                 context_window=_opt_int(pick("context_window", "ESSAYS_CONTEXT_WINDOW", None)),
                 llm_concurrency=max(1, int(pick("llm_concurrency", "ESSAYS_LLM_CONCURRENCY", 8))),
                 llm_timeout_s=float(pick("llm_timeout_s", "ESSAYS_LLM_TIMEOUT_S", 600)),
+                llm_max_attempts=max(1, int(pick("llm_max_attempts", "ESSAYS_LLM_MAX_ATTEMPTS", 4))),
+                llm_retry_base_s=float(pick("llm_retry_base_s", "ESSAYS_LLM_RETRY_BASE_S", 2.0)),
                 languages=_as_tuple(pick("languages", "ESSAYS_LANGUAGES", ("en",))),
                 allow_translation=_as_bool(pick("allow_translation", "ESSAYS_ALLOW_TRANSLATION", False)),
                 youtube_min_interval_s=float(pick("youtube_min_interval_s", "ESSAYS_YOUTUBE_MIN_INTERVAL_S", 1.0)),

@@ -16,7 +16,7 @@ from essay_assets.feeds import (
     poll_feed,
     published_date,
 )
-from youtube_feed_server import YouTubeFeedServer, etag_of, fixture
+from essay_assets_tests.youtube_feed_server import YouTubeFeedServer, etag_of, fixture
 
 CHANNEL = "UCq7zR3yDd0tTq_QZ8t2QeUw"
 OTHER_CHANNEL = "UCb4Xw9pLm2nVc7aKs1dHf0E"

@@ -14,7 +14,7 @@ from essay_assets.sensors import (
     select_new_videos,
     serialize_cursor,
 )
-from youtube_feed_server import YouTubeFeedServer, fixture
+from essay_assets_tests.youtube_feed_server import YouTubeFeedServer, fixture
 
 CHANNEL = "UCq7zR3yDd0tTq_QZ8t2QeUw"
 PLAYLIST = "PLx0sYbCqOb8TBPRdmBHs5Iftvv9TPboYG"

@@ -1,0 +1,68 @@
+"""The chain through a real Dagster instance, a real DuckDB and litellm over loopback HTTP."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from essay_assets.rendering import REFERENCE_FIELDS, parse_essay
+from essay_assets.resources import warehouse_for
+from essay_assets.settings import Settings
+from essay_assets_tests.conftest import run_chain, write_transcript
+
+
+def test_user_transcript_becomes_essay_with_row_and_ui_metadata(llm_server, data_dir):
+    write_transcript(data_dir, "abcdefghijk", words=500)
+    summary = run_chain(["abcdefghijk"])
+    assert summary.ok, summary.failures
+    fields, body = parse_essay((data_dir / "essays" / "abcdefghijk.md").read_text())
+    assert all(name in fields for name in REFERENCE_FIELDS)
+    assert fields["youtubeVideoId"] == "abcdefghijk"
+    assert fields["llmModel"] == "openai/gpt-4o"
+    assert fields["transcriptWordCount"] == 500
+    assert fields["estimatedCostCents"] > 0  # gpt-4o is priced: never the old system's 0
+    assert body.startswith("# ")
+    assert llm_server.call_count == 1
+    rows = warehouse_for(Settings.from_env()).query("SELECT * FROM essay_metadata")
+    assert [r["youtubeVideoId"] for r in rows] == ["abcdefghijk"]
+    assert rows[0]["inputTokens"] == fields["inputTokens"]
+    instance = dg.DagsterInstance.get()
+    event = instance.get_latest_materialization_event(dg.AssetKey("essay"))
+    assert event.asset_materialization.partition == "abcdefghijk"
+    assert event.asset_materialization.metadata["cost_cents"].value == fields["estimatedCostCents"]
+
+
+def test_rerun_reuses_the_stored_response_and_pays_nothing(llm_server, data_dir):
+    write_transcript(data_dir, "abcdefghijk")
+    assert run_chain(["abcdefghijk"]).ok
+    first = (data_dir / "essays" / "abcdefghijk.md").read_text()
+    assert run_chain(["abcdefghijk"]).ok
+    assert llm_server.call_count == 1
+    assert (data_dir / "essays" / "abcdefghijk.md").read_text() == first
+    calls = warehouse_for(Settings.from_env()).query("SELECT count(*) AS n FROM llm_calls")
+    assert calls[0]["n"] == 1
+    assert run_chain(["abcdefghijk"], force_refresh=True).ok
+    assert llm_server.call_count == 2
+
+
+def test_one_bad_video_fails_alone_with_a_clear_message(llm_server, data_dir):
+    write_transcript(data_dir, "goodvideo01")
+    (data_dir / "transcripts" / "emptyvideo1.txt").write_text("   \n")
+    summary = run_chain(["goodvideo01", "emptyvideo1"])
+    assert list(summary.essays) == ["goodvideo01"]
+    assert "emptyvideo1" in summary.failures
+    assert "no transcript text" in summary.failures["emptyvideo1"]
+    assert not (data_dir / "essays" / "emptyvideo1.md").exists()
+    failures = warehouse_for(Settings.from_env()).query("SELECT video_id, stage, reason FROM failures")
+    assert failures == [{"video_id": "emptyvideo1", "stage": "transcript", "reason": "bad_transcript_file"}]
+    assert llm_server.call_count == 1
+
+
+def test_unreachable_model_endpoint_fails_clearly_and_writes_no_essay(data_dir, monkeypatch):
+    monkeypatch.setenv("ESSAYS_MODEL", "openai/gpt-4o")
+    monkeypatch.setenv("ESSAYS_API_BASE", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-unreachable-000000000")
+    write_transcript(data_dir, "abcdefghijk")
+    summary = run_chain(["abcdefghijk"])
+    assert not summary.ok
+    assert "abcdefghijk" in summary.failures
+    assert not (data_dir / "essays" / "abcdefghijk.md").exists()
