@@ -103,7 +103,7 @@ def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySetting
             video = _video_context(store, video_id)
             try:
                 plan = plan_prompt(prompts, video, list(found.snippets), context_window=window,
-                                   essay_max_tokens=settings.max_output_tokens, count_tokens=count_tokens)
+                                   essay_max_tokens=settings.essay_max_tokens, count_tokens=count_tokens)
             except ValueError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason="context_too_small") from None
             store.write(store.plan_path(video_id, PROMPT_REVISION),
@@ -144,8 +144,10 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
             loop.fail(video_id, StageFailure(f"Video {video_id}: {exc}", reason=exc.reason))
         return
     count_tokens = llm.count_tokens_fn(settings.model, is_local=endpoint.is_local)
+    # The embedded server has one slot: queueing calls there would only inflate their timings.
+    concurrency = 1 if endpoint.is_local else settings.llm_concurrency
     ledger = essay_writer.CallLedger(settings, endpoint, warehouse, context.run_id,
-                                     asyncio.Semaphore(settings.llm_concurrency), force_refresh, context.log)
+                                     asyncio.Semaphore(concurrency), force_refresh, context.log)
     spent_today = _spent_today_cents(warehouse)
     prompts = load_prompts(PROMPT_REVISION)
 

@@ -56,10 +56,9 @@ def _parse_refs(refs: list[str]) -> list[str]:
 
 
 def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int:
-    from essay_assets.runner import quiet_dagster_logs, run_videos
+    from essay_assets.runner import run_videos
 
     video_ids = video_ids or _parse_refs(args.videos)
-    quiet_dagster_logs()
     print(f"Writing {len(video_ids)} essay(s) with {settings.model}...", flush=True)
     summary = run_videos(video_ids, settings, force_refresh=getattr(args, "force_refresh", False))
     for video_id, path in summary.essays.items():

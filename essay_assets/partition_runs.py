@@ -56,6 +56,7 @@ class PartitionLoop:
 
     def succeed(self, video_id: str, metadata: dict[str, Any]) -> None:
         self.succeeded.append(video_id)
+        self.context.log.info(f"{video_id}: {self.stage} done")
         self.context.add_asset_metadata(metadata, partition_key=video_id)
 
     @contextmanager

@@ -14,7 +14,7 @@ from typing import Any
 from essay_assets.chunking import Chunk, chunk_snippets
 from essay_assets.prompts import PromptSet, VideoContext, chunk_notes_messages, essay_messages
 
-NOTES_MAX_TOKENS = 350  # per chunk: room for 5-8 bullet points
+NOTES_MAX_TOKENS = 200  # per chunk: room for 5-8 short bullet points
 PROMPT_OVERHEAD_TOKENS = 64  # chat template tokens litellm's counter does not see
 MAX_CHUNK_TOKENS = 3000  # small models take notes more faithfully on shorter parts
 _EMPTY_CHUNK = Chunk(index=0, text="", start_s=0.0, end_s=0.0, snippet_count=0)

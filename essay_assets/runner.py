@@ -8,8 +8,6 @@ single-run path as a UI backfill), so the UI then shows the same runs, lineage a
 from __future__ import annotations
 
 import dataclasses
-import logging
-
 import dagster as dg
 
 from essay_assets.instance import ensure_dagster_home
@@ -51,7 +49,7 @@ def contiguous_blocks(order: list[str], wanted: list[str]) -> list[tuple[str, st
 
 
 def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool = False,
-               instance: dg.DagsterInstance | None = None) -> RunSummary:
+               instance: dg.DagsterInstance | None = None, log_level: str = "INFO") -> RunSummary:
     from essay_assets.definitions import defs  # deferred: loading the definitions imports Dagster's world
 
     if instance is None:
@@ -60,7 +58,11 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
     register_videos(instance, video_ids)
     order = list(instance.get_dynamic_partitions(video_partitions.name))
     job = defs.get_job_def("essays_job")
-    run_config = {"ops": {"llm_response": {"config": {"force_refresh": force_refresh}}}}
+    run_config = {
+        "ops": {"llm_response": {"config": {"force_refresh": force_refresh}}},
+        # Dagster's per-event DEBUG lines are for the UI; the terminal gets our INFO lines.
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+    }
     run_ids = []
     for start, end in contiguous_blocks(order, video_ids):
         tags = ({"dagster/partition": start} if start == end else
@@ -87,7 +89,3 @@ def summarize(settings: Settings, video_ids: list[str], run_ids: list[str]) -> R
         elif video_id not in failures:
             failures[video_id] = "no essay was written; see the run's log in the Dagster UI (essays ui)"
     return RunSummary(run_ids, essays, failures)
-
-
-def quiet_dagster_logs() -> None:
-    logging.getLogger("dagster").setLevel(logging.WARNING)

@@ -40,7 +40,9 @@ class Settings:
     model: str = LOCAL_MODEL
     api_base: str | None = None
     temperature: float = 0.7
-    max_output_tokens: int = 1200
+    # Essay length cap in tokens; default 1500, or 700 for the embedded model (it is slow
+    # to generate on 2 cores and drifts in long outputs).
+    max_output_tokens: int | None = None
     # Context window override for models litellm does not know (tokens).
     context_window: int | None = None
     llm_concurrency: int = 8
@@ -93,6 +95,12 @@ class Settings:
     def uses_local_model(self) -> bool:
         return self.model == LOCAL_MODEL
 
+    @property
+    def essay_max_tokens(self) -> int:
+        if self.max_output_tokens is not None:
+            return self.max_output_tokens
+        return 700 if self.uses_local_model else 1500
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
@@ -110,7 +118,7 @@ class Settings:
                 model=str(pick("model", "ESSAYS_MODEL", LOCAL_MODEL)),
                 api_base=pick("api_base", "ESSAYS_API_BASE", None) or None,
                 temperature=float(pick("temperature", "ESSAYS_TEMPERATURE", 0.7)),
-                max_output_tokens=int(pick("max_output_tokens", "ESSAYS_MAX_OUTPUT_TOKENS", 1200)),
+                max_output_tokens=_opt_int(pick("max_output_tokens", "ESSAYS_MAX_OUTPUT_TOKENS", None)),
                 context_window=_opt_int(pick("context_window", "ESSAYS_CONTEXT_WINDOW", None)),
                 llm_concurrency=max(1, int(pick("llm_concurrency", "ESSAYS_LLM_CONCURRENCY", 8))),
                 llm_timeout_s=float(pick("llm_timeout_s", "ESSAYS_LLM_TIMEOUT_S", 600)),

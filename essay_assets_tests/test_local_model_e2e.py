@@ -1,0 +1,36 @@
+"""The README's first command, for real: `essays demo` with the embedded model, offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from essay_assets.quality import front_matter_problems
+from essay_assets.rendering import parse_essay
+
+
+@pytest.mark.slow
+def test_demo_writes_a_real_essay_with_the_embedded_model(data_dir):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    result = subprocess.run([sys.executable, "-m", "essay_assets.cli", "demo"], env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    essay_path = data_dir / "essays" / "demo-sample.md"
+    assert str(essay_path) in result.stdout
+    fields, body = parse_essay(essay_path.read_text())
+    assert front_matter_problems(fields) == []
+    assert fields["llmModel"] == "local/smollm2-135m"
+    assert fields["estimatedCostCents"] == 0 and fields["costSource"] == "local_model"  # a true 0, and said so
+    assert fields["transcriptWordCount"] >= 6000
+    assert fields["transcriptChunks"] >= 2  # the sample does not fit 8k tokens: map-reduce ran
+    assert fields["llmCallCount"] == fields["transcriptChunks"] + 1
+    assert fields["inputTokens"] > fields["transcriptWordCount"]  # every chunk was really read
+    assert body.startswith("# ") and fields["essayWordCount"] >= 100
+    # The user's database file: plain duckdb sees the row, read-only.
+    with duckdb.connect(str(data_dir / "essays.duckdb"), read_only=True) as con:
+        rows = con.execute('SELECT "youtubeVideoId", "llmCallCount" FROM essay_metadata').fetchall()
+    assert rows == [("demo-sample", fields["llmCallCount"])]
