@@ -26,7 +26,7 @@ from essay_assets.publishing import publish_essay
 from essay_assets.raw_store import stable_hash
 from essay_assets.resources import EssaySettings
 from essay_assets.transcripts import Transcript, TranscriptFileError
-from essay_assets.warehouse_metadata import column_schema
+from essay_assets.warehouse_metadata import column_schema, essays_column_lineage, row_count
 from essay_assets.warehouse import utc_now
 
 PROMPT_REVISION = load_prompts().revision
@@ -68,6 +68,7 @@ def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings)
                 "snippet_count": len(found.snippets), "word_count": found.word_count,
                 "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
             })
+    context.add_output_metadata(row_count(warehouse, "transcripts"))
     loop.finish()
 
 
@@ -132,6 +133,7 @@ def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, e
             jobs.append((video_id, PromptPlan.from_json(stored["plan"]), stored["transcript_sha256"]))
     if jobs:
         asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh))
+    context.add_output_metadata(row_count(warehouse, "llm_calls"))
     loop.finish()
 
 
@@ -216,14 +218,17 @@ def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> N
     loop = PartitionLoop(context, "essay", warehouse)
     for video_id in loop.keys:
         response = store.read(store.response_path(video_id, PROMPT_REVISION))
-        if response is None or response.get("model") != settings.model:
-            loop.skip(video_id, "no model response")
+        transcript_now = store.read(store.transcript_path(video_id))
+        if (response is None or response.get("model") != settings.model or transcript_now is None
+                or response["fingerprint"]["transcript_sha256"] != Transcript.from_json(transcript_now).content_sha256):
+            loop.skip(video_id, "no model response for the current transcript and model")
             continue
         with loop.attempt(video_id):
             published = publish_essay(settings, store, warehouse, video_id, PROMPT_REVISION, response, context.run_id)
             loop.succeed(video_id, published.metadata)
     warehouse.maybe_compact()
     warehouse.ensure_database()
+    context.add_output_metadata({**row_count(warehouse, "essays"), "dagster/column_lineage": essays_column_lineage()})
     loop.finish()
     _fail_run_if_any_video_failed(context, warehouse, loop)
 
