@@ -21,6 +21,10 @@ from essay_assets.transcripts import Transcript, find_user_transcript, load_user
 
 SAMPLE_VIDEO_ID = "demo-sample"
 
+# The HTTP session youtube-transcript-api uses (None: its own). The one seam where tests put
+# recorded YouTube responses behind the real library, in the same process as the run.
+youtube_http_client_factory = None
+
 
 def _sample_file(name: str):
     return resources.files("essay_assets") / "sample" / name
@@ -38,7 +42,8 @@ def obtain_transcript(settings: Settings, store: RawStore, video_id: str, *, htt
             snippets = json.loads(_sample_file(f"{SAMPLE_VIDEO_ID}.json").read_text(encoding="utf-8"))
             transcript = Transcript(video_id, tuple(snippets), "sample", "en", False, False)
         else:
-            transcript = _fetch_from_youtube(settings, video_id, http_client)
+            client = http_client or (youtube_http_client_factory() if youtube_http_client_factory else None)
+            transcript = _fetch_from_youtube(settings, video_id, client)
     store.write(store.transcript_path(video_id), transcript.to_json())
     return transcript
 

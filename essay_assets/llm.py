@@ -135,6 +135,9 @@ async def call_model(
         max_tokens=max_tokens,
         timeout=settings.llm_timeout_s,
         num_retries=0,  # we retry ourselves, so we can count attempts and classify errors
+        # Reasoning models (o-series, gpt-5*) reject temperature != 1 with UnsupportedParamsError;
+        # let litellm drop what the model does not take instead of failing every call.
+        drop_params=True,
     )
     if endpoint.api_base:
         kwargs["api_base"] = endpoint.api_base

@@ -1,0 +1,69 @@
+"""YouTube intake through the whole chain: the real youtube-transcript-api parses recorded
+YouTube responses (served by a transport adapter), inside a real Dagster run."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from essay_assets import intake
+from essay_assets.rendering import parse_essay
+from essay_assets.resources import warehouse_for
+from essay_assets.settings import Settings
+from essay_assets_tests.conftest import run_chain
+from essay_assets_tests.test_youtube import VIDEO_ID, RecordedYouTube, asset, session_for
+
+
+@pytest.fixture
+def youtube(monkeypatch):
+    adapters: list[RecordedYouTube] = []
+
+    def serve(**routes) -> list[RecordedYouTube]:
+        monkeypatch.setattr(intake, "youtube_http_client_factory",
+                            lambda: session_for(adapters[-1] if adapters else RecordedYouTube(**routes)))
+        adapters.append(RecordedYouTube(**routes))
+        return adapters
+
+    return serve
+
+
+def _failures():
+    return warehouse_for(Settings.from_env()).query("SELECT video_id, stage, reason, message FROM failures")
+
+
+def test_transcript_from_youtube_becomes_an_essay_and_is_never_fetched_twice(llm_server, data_dir, youtube):
+    adapters = youtube()
+    assert run_chain([VIDEO_ID]).ok
+    fields, _ = parse_essay((data_dir / "essays" / f"{VIDEO_ID}.md").read_text())
+    assert fields["transcriptSource"] == "youtube" and fields["transcriptLanguage"] == "en"
+    assert fields["transcriptWordCount"] > 0
+    row = warehouse_for(Settings.from_env()).query("SELECT source, language_code, is_generated FROM transcripts")
+    assert row == [{"source": "youtube", "language_code": "en", "is_generated": False}]
+    requests_made = len(adapters[-1].calls)
+    assert requests_made >= 3  # watch page, player, captions
+    assert run_chain([VIDEO_ID]).ok
+    assert len(adapters[-1].calls) == requests_made  # stored raw transcript: no refetch
+
+
+def test_disabled_transcripts_fail_at_once_with_the_reason_stored(llm_server, data_dir, youtube):
+    adapters = youtube(player=asset("youtube_transcripts_disabled.innertube.json"))
+    summary = run_chain([VIDEO_ID])
+    assert not summary.ok and "disabled" in summary.failures[VIDEO_ID]
+    assert [(f["stage"], f["reason"]) for f in _failures()] == [("transcript", "transcripts_disabled")]
+    player_posts = [c for c in adapters[-1].calls if c.method == "POST"]
+    assert len(player_posts) == 1  # permanent: no retries
+    assert llm_server.call_count == 0
+
+
+def test_blocked_ip_is_retried_then_explains_how_to_set_a_proxy(llm_server, data_dir, youtube):
+    adapters = youtube(player=asset("youtube_request_blocked.innertube.json"))
+    summary = run_chain([VIDEO_ID])
+    assert not summary.ok
+    failures = _failures()
+    assert [(f["stage"], f["reason"]) for f in failures] == [("transcript", "request_blocked")]
+    assert "ESSAYS_WEBSHARE_USERNAME" in failures[0]["message"]
+    player_posts = [c for c in adapters[-1].calls if c.method == "POST"]
+    assert len(player_posts) == 4  # the first try and three step retries with backoff
+    records = dg.DagsterInstance.get().get_run_records()
+    assert any("STEP_RESTARTED" in str(e.dagster_event.event_type_value) for r in records
+               for e in dg.DagsterInstance.get().all_logs(r.dagster_run.run_id) if e.dagster_event)
