@@ -148,7 +148,7 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
     count_tokens = llm.count_tokens_fn(settings.model, is_local=endpoint.is_local)
     # The embedded server has one slot: queueing calls there would only inflate their timings.
     concurrency = 1 if endpoint.is_local else settings.llm_concurrency
-    ledger = essay_writer.CallLedger(settings, endpoint, warehouse, context.run_id,
+    ledger = essay_writer.CallLedger(settings, endpoint, warehouse, context.run.run_id,
                                      asyncio.Semaphore(concurrency), force_refresh, context.log)
     spent_today = _spent_today_cents(warehouse)
     prompts = load_prompts(PROMPT_REVISION)
@@ -160,7 +160,7 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
         if previous and previous["fingerprint"] == fingerprint and not force_refresh:
             loop.succeed(video_id, _response_metadata(previous, reused=True))
             return
-        response_id = stable_hash([fingerprint, context.run_id if force_refresh else None])[:32]
+        response_id = stable_hash([fingerprint, context.run.run_id if force_refresh else None])[:32]
         with loop.attempt(video_id):
             estimate_in, estimate_out = essay_writer.estimated_tokens(plan, count_tokens)
             estimate = estimate_cost_usd(settings.model, estimate_in, estimate_out,
@@ -224,7 +224,7 @@ def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> N
             loop.skip(video_id, "no model response for the current transcript and model")
             continue
         with loop.attempt(video_id):
-            published = publish_essay(settings, store, warehouse, video_id, PROMPT_REVISION, response, context.run_id)
+            published = publish_essay(settings, store, warehouse, video_id, PROMPT_REVISION, response, context.run.run_id)
             loop.succeed(video_id, published.metadata)
     warehouse.maybe_compact()
     warehouse.ensure_database()
@@ -235,7 +235,7 @@ def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> N
 
 def _fail_run_if_any_video_failed(context, warehouse, loop: PartitionLoop) -> None:
     failures = warehouse.query(
-        "SELECT video_id, stage, reason, message FROM failures WHERE run_id = ? ORDER BY failed_at", [context.run_id]
+        "SELECT video_id, stage, reason, message FROM failures WHERE run_id = ? ORDER BY failed_at", [context.run.run_id]
     )
     if not failures:
         return

@@ -2,13 +2,11 @@
 
 import dagster as dg
 
-from essay_assets.partitions import video_partitions
 
 ESSAY_GROUP = "essays"
 
 essays_job = dg.define_asset_job(
     "essays_job",
-    selection=dg.AssetSelection.groups(ESSAY_GROUP),
-    partitions_def=video_partitions,
+    selection=dg.AssetSelection.groups(ESSAY_GROUP),  # partitioned by videos, like its assets
     description="Transcript -> prompt -> LLM response -> essay for the chosen videos.",
 )

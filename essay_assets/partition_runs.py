@@ -77,7 +77,7 @@ class PartitionLoop:
         self.context.log.error(f"{video_id}: {self.stage} failed ({exc.reason}): {message}")
         self.warehouse.write("failures", [{
             "failure_id": uuid.uuid4().hex, "video_id": video_id, "stage": self.stage, "reason": exc.reason,
-            "message": message, "run_id": self.context.run_id, "failed_at": utc_now(),
+            "message": message, "run_id": self.context.run.run_id, "failed_at": utc_now(),
         }])
         self.context.add_asset_metadata({"status": "failed", "failure_reason": exc.reason, "failure": message},
                                         partition_key=video_id)

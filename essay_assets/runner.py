@@ -57,7 +57,7 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
         instance = dg.DagsterInstance.get()
     register_videos(instance, video_ids)
     order = list(instance.get_dynamic_partitions(video_partitions.name))
-    job = defs.get_job_def("essays_job")
+    job = defs.resolve_job_def("essays_job")
     run_config = {
         "ops": {"llm_response": {"config": {"force_refresh": force_refresh}}},
         # Dagster's per-event DEBUG lines are for the UI; the terminal gets our INFO lines.
