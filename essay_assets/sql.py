@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -16,13 +17,17 @@ from essay_assets.settings import Settings
 from essay_assets.warehouse_schema import TABLES
 
 READ_ONLY_HINT = "essays sql runs read-only queries (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN)."
-_ALLOWED_FIRST_WORDS = {"select", "with", "describe", "show", "summarize", "explain", "from", "pivot", "unpivot", "values", "table"}
 
 
-def run_sql(settings: Settings, query: str, output_format: str = "table", out=sys.stdout) -> int:
-    first = query.strip().split(None, 1)[0].lower() if query.strip() else ""
-    if first not in _ALLOWED_FIRST_WORDS:
-        print(f"essays sql: not a read-only query ({first or 'empty'}). {READ_ONLY_HINT}", file=sys.stderr)
+def run_sql(settings: Settings, query: str, output_format: str = "table", out=None) -> int:
+    out = sys.stdout if out is None else out  # looked up per call, not bound at import
+    try:
+        refused = _not_read_only(query)
+    except duckdb.Error as exc:  # a syntax error: DuckDB's own message
+        print(f"essays sql: {exc}", file=sys.stderr)
+        return 1
+    if refused:
+        print(f"essays sql: not a read-only query ({refused}). {READ_ONLY_HINT}", file=sys.stderr)
         return 2
     with contextlib.closing(warehouse_for(settings).connect()) as con:
         try:
@@ -43,6 +48,27 @@ def run_sql(settings: Settings, query: str, output_format: str = "table", out=sy
     else:
         out.write(format_table(columns, rows))
     return 0
+
+
+def _not_read_only(query: str) -> str | None:
+    """What makes `query` not read-only (None when it is). Every statement is checked as
+    DuckDB parses it: a first-word check would let `SELECT 1; COPY ... TO 'file'` through."""
+    statements = duckdb.extract_statements(query)
+    if not statements:
+        return "empty"
+    for statement in statements:
+        kind = statement.type
+        if kind == duckdb.StatementType.EXPLAIN:  # EXPLAIN ANALYZE runs the statement it explains
+            inner = _EXPLAIN_PREFIX.sub("", statement.query, count=1)
+            refused = _not_read_only(inner) if inner.strip() else None
+            if refused:
+                return f"explain {refused}"
+        elif kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.MULTI):  # MULTI: PIVOT
+            return kind.name.lower()
+    return None
+
+
+_EXPLAIN_PREFIX = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*explain(?:\s+analy[sz]e)?\b", re.I | re.S)
 
 
 def format_table(columns: list[str], rows: list[tuple]) -> str:

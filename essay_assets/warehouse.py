@@ -13,6 +13,8 @@ session blocks the pipeline. Instead:
   it (it reads through an in-memory DuckDB with the same views), so a user's session on the
   file, read-write or not, can never block a run.
 - Segments are compacted into one file per table when they pile up, so queries stay fast.
+  The compacted-away files are deleted a grace period later (sweep_retired), never while
+  a running query may still open them.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from essay_assets.warehouse_schema import (
 
 VIEWS_VERSION = "3"  # bump when the view SQL changes, so existing databases are re-created
 COMPACT_AFTER_SEGMENTS = 48
+RETIRED_GRACE_S = 300.0  # how long compacted-away files stay for queries that already listed them
 _SCHEMA_FILE = "_schema.parquet"  # zero rows: keeps every glob non-empty and every column typed
 
 
@@ -119,10 +122,31 @@ class Warehouse:
 
     # ---- housekeeping --------------------------------------------------------------
     def segment_count(self, table_name: str) -> int:
-        return sum(1 for _ in (self.root / table_name).glob("seg-*.parquet"))
+        retired = _retired_files(self.root / table_name)
+        return sum(1 for p in (self.root / table_name).glob("seg-*.parquet") if p.name not in retired)
 
     def maybe_compact(self, threshold: int = COMPACT_AFTER_SEGMENTS) -> list[str]:
+        self.sweep_retired()
         return [t.name for t in TABLES if self.segment_count(t.name) >= threshold and self.compact(t.name)]
+
+    def sweep_retired(self, grace_s: float = RETIRED_GRACE_S) -> int:
+        """Delete the files compactions retired more than `grace_s` ago; returns how many.
+
+        A query lists a table's files when it starts and opens them as it goes, so a file
+        must not vanish right after a compaction: a query that listed it would fail with
+        "Cannot open file". Until deleted, a retired file only duplicates rows of the
+        compacted file (same key, same _written_at), which the views count once.
+        """
+        removed, cutoff = 0, time.time_ns() - int(grace_s * 1e9)
+        for table in TABLES:
+            for manifest in (self.root / table.name).glob(".retired-*.txt"):
+                if int(manifest.name.split("-")[1]) > cutoff:
+                    continue
+                for name in manifest.read_text().split():
+                    (manifest.parent / name).unlink(missing_ok=True)
+                    removed += 1
+                manifest.unlink(missing_ok=True)
+        return removed
 
     def compact(self, table_name: str) -> bool:
         """Rewrite a table's files as one file holding only its live rows.
@@ -135,7 +159,8 @@ class Warehouse:
         with _try_flock(folder / ".compact.lock") as locked:
             if not locked:
                 return False
-            inputs = sorted(p for p in folder.glob("*.parquet") if p.name != _SCHEMA_FILE)
+            retired = _retired_files(folder)  # already merged into an earlier compacted file
+            inputs = sorted(p for p in folder.glob("*.parquet") if p.name != _SCHEMA_FILE and p.name not in retired)
             if len(inputs) < 2:
                 return False
             with contextlib.closing(duckdb.connect(":memory:")) as con:
@@ -144,8 +169,9 @@ class Warehouse:
                 arrow = con.sql(f"SELECT * FROM ({live})").to_arrow_table()
             arrow = arrow.select(table.arrow_schema.names).cast(table.arrow_schema)
             self._write_atomically(arrow, folder / f"compact-{time.time_ns()}-{uuid.uuid4().hex[:8]}.parquet")
-            for path in inputs:
-                path.unlink(missing_ok=True)
+            # Not deleted yet: running queries may still open them (see sweep_retired).
+            _atomic_text(folder / f".retired-{time.time_ns()}-{uuid.uuid4().hex[:8]}.txt",
+                         "\n".join(p.name for p in inputs) + "\n")
             return True
 
     # ---- internals -----------------------------------------------------------------
@@ -160,8 +186,11 @@ class Warehouse:
         tmp_dir = self.root / ".tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = tmp_dir / f"{destination.name}.{uuid.uuid4().hex}"
-        pq.write_table(arrow, tmp)
-        os.replace(tmp, destination)
+        try:
+            pq.write_table(arrow, tmp)
+            os.replace(tmp, destination)
+        finally:
+            tmp.unlink(missing_ok=True)  # only left when writing failed: never a partial file
 
 
 def view_statements(root: Path) -> Iterator[str]:
@@ -193,6 +222,14 @@ def _live_rows_sql(table: Table, source: str, root: Path) -> str:
         f"SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {WRITTEN_AT} DESC) AS _rank FROM {source}"
         f") ranked WHERE _rank = 1{deleted}"
     )
+
+
+def _retired_files(folder: Path) -> set[str]:
+    names: set[str] = set()
+    for manifest in folder.glob(".retired-*.txt"):
+        with contextlib.suppress(FileNotFoundError):
+            names.update(manifest.read_text().split())
+    return names
 
 
 def _sql_str(value: Any) -> str:
