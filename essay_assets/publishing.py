@@ -91,7 +91,9 @@ def publish_essay(settings: Settings, store: RawStore, warehouse: Warehouse, vid
         "transcript_word_count": fields["transcriptWordCount"], "essay_word_count": fields["essayWordCount"],
         "call_count": fields["llmCallCount"], "chunk_count": fields["transcriptChunks"],
         "video_title": fields["videoTitle"], "channel_name": fields["channelName"],
-        "published_at": fields["publishedAt"], "path": str(revision_path), "run_id": run_id,
+        "published_at": fields["publishedAt"], "video_url": fields["videoUrl"],
+        "transcript_source": fields["transcriptSource"], "transcript_language": fields["transcriptLanguage"],
+        "path": str(revision_path), "run_id": run_id,
     }])
     cost = fields["estimatedCostCents"]
     metadata = {

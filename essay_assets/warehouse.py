@@ -42,7 +42,7 @@ from essay_assets.warehouse_schema import (
     Table,
 )
 
-VIEWS_VERSION = "3"  # bump when the view SQL changes, so existing databases are re-created
+VIEWS_VERSION = "4"  # bump when the view SQL changes, so existing databases are re-created
 COMPACT_AFTER_SEGMENTS = 48
 RETIRED_GRACE_S = 300.0  # how long compacted-away files stay for queries that already listed them
 _SCHEMA_FILE = "_schema.parquet"  # zero rows: keeps every glob non-empty and every column typed
