@@ -5,13 +5,11 @@ They look at the videos of the run being checked (all partitions in a single-run
 """
 
 
-from pathlib import Path
-
 import dagster as dg
 
 from essay_assets.assets import essay, transcript
 from essay_assets.partitions import video_partitions
-from essay_assets.quality import front_matter_problems, length_problems, structure_problems
+from essay_assets.quality import cost_problems, front_matter_problems, length_problems, structure_problems
 from essay_assets.rendering import parse_essay
 from essay_assets.resources import EssaySettings
 
@@ -53,47 +51,37 @@ def transcript_is_usable(context: dg.AssetCheckExecutionContext, essay_settings:
     return _result(problems, len(rows))
 
 
-def _essays_of_run(context, essay_settings: EssaySettings) -> list[tuple[str, dict, str]]:
-    settings, _, _ = essay_settings.parts()
-    out = []
+def _check_essays(context, essay_settings: EssaySettings, problems_of, severity=dg.AssetCheckSeverity.ERROR):
+    """Run `problems_of(settings, fields, body) -> list[str]` over the essays of this run."""
+    settings = essay_settings.get()
+    problems, checked = {}, 0
     for video_id in run_partition_keys(context):
         path = settings.essays_dir / f"{video_id}.md"
-        if Path(path).exists():
-            fields, body = parse_essay(path.read_text(encoding="utf-8"))
-            out.append((video_id, fields, body))
-    return out
+        if not path.exists():
+            continue
+        checked += 1
+        fields, body = parse_essay(path.read_text(encoding="utf-8"))
+        if found := problems_of(settings, fields, body):
+            problems[video_id] = found
+    return _result(problems, checked, severity)
 
 
 @dg.asset_check(asset=essay, description="Front matter has every reference field, well typed.")
 def essay_front_matter_is_complete(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings) -> dg.AssetCheckResult:
-    essays = _essays_of_run(context, essay_settings)
-    problems = {v: p for v, fields, _ in essays if (p := front_matter_problems(fields))}
-    return _result(problems, len(essays))
+    return _check_essays(context, essay_settings, lambda settings, fields, body: front_matter_problems(fields))
 
 
 @dg.asset_check(asset=essay, description="One title, three or more sections, a conclusion, a sane length.")
 def essay_has_structure(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings) -> dg.AssetCheckResult:
-    settings = essay_settings.get()
-    essays = _essays_of_run(context, essay_settings)
-    problems = {}
-    for video_id, fields, body in essays:
-        found = structure_problems(body) + length_problems(fields.get("essayWordCount") or 0,
-                                                           settings.min_essay_words, settings.max_essay_words)
-        if found:
-            problems[video_id] = found
+    def problems_of(settings, fields, body):
+        words = fields.get("essayWordCount") or 0
+        return structure_problems(body) + length_problems(words, settings.min_essay_words, settings.max_essay_words)
+
     # A warning, not an error: small local models drift from the outline; the essay is still kept.
-    return _result(problems, len(essays), severity=dg.AssetCheckSeverity.WARN)
+    return _check_essays(context, essay_settings, problems_of, severity=dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset_check(asset=essay, description="Cost is known, and under the per-essay ceiling.")
 def essay_cost_is_known_and_within_ceiling(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings) -> dg.AssetCheckResult:
-    settings = essay_settings.get()
-    essays = _essays_of_run(context, essay_settings)
-    problems = {}
-    for video_id, fields, _ in essays:
-        cents = fields.get("estimatedCostCents")
-        if cents is None:
-            problems[video_id] = ["cost unknown: set model_prices in config.yaml for this model"]
-        elif settings.essay_cost_ceiling_cents is not None and cents > settings.essay_cost_ceiling_cents:
-            problems[video_id] = [f"{cents:.4f} cents is over the ceiling of {settings.essay_cost_ceiling_cents} cents"]
-    return _result(problems, len(essays))
+    return _check_essays(context, essay_settings,
+                         lambda settings, fields, body: cost_problems(fields, settings.essay_cost_ceiling_cents))

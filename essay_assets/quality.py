@@ -58,3 +58,12 @@ def length_problems(word_count: int, minimum: int, maximum: int) -> list[str]:
     if word_count > maximum:
         return [f"{word_count} words, more than the maximum {maximum} (ESSAYS_MAX_ESSAY_WORDS)"]
     return []
+
+
+def cost_problems(fields: dict[str, Any], ceiling_cents: float | None) -> list[str]:
+    cents = fields.get("estimatedCostCents")
+    if cents is None:
+        return ["cost unknown: set model_prices in data/config.yaml for this model (see docs/costs.md)"]
+    if ceiling_cents is not None and cents > ceiling_cents:
+        return [f"{cents:.4f} cents is over the per-essay ceiling of {ceiling_cents:g} cents"]
+    return []

@@ -14,7 +14,7 @@ from essay_assets.chunking import chunk_snippets, format_timestamp
 from essay_assets.essay_writer import totals_from_calls
 from essay_assets.planning import plan_prompt
 from essay_assets.prompts import VideoContext, load_prompts
-from essay_assets.quality import front_matter_problems, length_problems, structure_problems
+from essay_assets.quality import cost_problems, front_matter_problems, length_problems, structure_problems
 from essay_assets.redaction import redact
 from essay_assets.rendering import (
     REFERENCE_FIELDS,
@@ -191,3 +191,9 @@ def test_contiguous_blocks_group_neighbouring_partitions():
     order = ["a", "b", "c", "d", "e"]
     assert contiguous_blocks(order, ["b", "c", "e"]) == [("b", "c"), ("e", "e")]
     assert contiguous_blocks(order, ["e", "a"]) == [("a", "a"), ("e", "e")]
+
+
+def test_cost_problems_flag_unknown_and_over_ceiling_costs():
+    assert cost_problems({"estimatedCostCents": None}, None) != []
+    assert cost_problems({"estimatedCostCents": 0.0}, None) == []  # a known 0 (local model) is fine
+    assert cost_problems({"estimatedCostCents": 5.42}, 5.0) and not cost_problems({"estimatedCostCents": 4.9}, 5.0)
