@@ -104,7 +104,9 @@ def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySetting
             video = _video_context(store, video_id)
             try:
                 plan = plan_prompt(prompts, video, list(found.snippets), context_window=window,
-                                   essay_max_tokens=settings.essay_max_tokens, count_tokens=count_tokens)
+                                   essay_max_tokens=settings.essay_max_tokens, count_tokens=count_tokens,
+                                   chunk_max_tokens=settings.chunk_max_tokens, notes_max_tokens=settings.notes_max_tokens,
+                                   essay_style=settings.resolved_essay_style)
             except ValueError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason="context_too_small") from None
             store.write(store.plan_path(video_id, PROMPT_REVISION),

@@ -15,4 +15,7 @@ defs = dg.Definitions(
     schedules=[missing_or_stale_essays],
     sensors=[followed_feeds_sensor],
     resources={"essay_settings": EssaySettings()},
+    # One process per run, not one per step: each step process re-imports Dagster, this package
+    # and litellm (seconds of CPU each on 2 cores) and the chain is linear anyway. Pools still apply.
+    executor=dg.in_process_executor,
 )

@@ -13,9 +13,17 @@ from typing import Any
 
 from essay_assets import llm
 from essay_assets.planning import PromptPlan, messages_tokens
-from essay_assets.prompts import PromptSet, VideoContext, essay_from_notes_messages
+from essay_assets.prompts import (
+    WHOLE_ESSAY_INSTRUCTION,
+    PromptSet,
+    VideoContext,
+    essay_from_notes_messages,
+    essay_sections,
+    section_instruction,
+)
 from essay_assets.raw_store import RawStore, stable_hash
 from essay_assets.redaction import redact
+from essay_assets.rendering import section_prose
 from essay_assets.settings import Settings
 from essay_assets.warehouse import Warehouse, utc_now
 
@@ -142,9 +150,8 @@ async def write_draft(*, video: VideoContext, plan: PromptPlan, prompts: PromptS
     before = ledger.new_calls
     common = dict(video_id=video.video_id, response_id=response_id, prompt_revision=plan.prompt_revision)
     if plan.mode == "single":
-        content, row = await ledger.call(stage="essay", chunk_index=None, messages=plan.calls[0]["messages"],
-                                         max_tokens=plan.essay_max_tokens, **common)
-        return Draft(video.video_id, response_id, content, (row,), 1, ledger.new_calls - before)
+        content, rows = await _write_essay(plan, prompts, ledger, plan.calls[0]["messages"], common)
+        return Draft(video.video_id, response_id, content, tuple(rows), 1, ledger.new_calls - before)
 
     results = await asyncio.gather(*(
         ledger.call(stage="chunk_notes", chunk_index=c["chunk_index"], messages=c["messages"],
@@ -170,9 +177,34 @@ async def write_draft(*, video: VideoContext, plan: PromptPlan, prompts: PromptS
         notes = [content for content, _ in condensed]
         rows += [row for _, row in condensed]
         messages = essay_from_notes_messages(prompts, video, notes)
-    content, row = await ledger.call(stage="essay", chunk_index=None, messages=messages,
-                                     max_tokens=plan.essay_max_tokens, **common)
-    return Draft(video.video_id, response_id, content, tuple(rows + [row]), len(plan.calls), ledger.new_calls - before)
+    content, essay_rows = await _write_essay(plan, prompts, ledger, messages, common)
+    return Draft(video.video_id, response_id, content, tuple(rows + essay_rows), len(plan.calls),
+                 ledger.new_calls - before)
+
+
+async def _write_essay(plan: PromptPlan, prompts: PromptSet, ledger: CallLedger, messages: list[dict[str, str]],
+                       common: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The essay in one call, or (for models too small to hold the outline) one call per
+    section, in order: the shared prefix stays in the server's prompt cache between calls."""
+    if plan.essay_style != "sectioned":
+        content, row = await ledger.call(stage="essay", chunk_index=None, messages=messages,
+                                         max_tokens=plan.essay_max_tokens, **common)
+        return content, [row]
+    sections = essay_sections(prompts)
+    parts, rows = [], []
+    for index, (heading, description) in enumerate(sections):
+        text, row = await ledger.call(stage="essay_section", chunk_index=index,
+                                      messages=_with_instruction(messages, section_instruction(heading, description)),
+                                      max_tokens=max(64, plan.essay_max_tokens // len(sections)), **common)
+        parts.append(f"## {heading}\n\n{section_prose(text)}")
+        rows.append(row)
+    return "\n\n".join(parts), rows
+
+
+def _with_instruction(messages: list[dict[str, str]], instruction: str) -> list[dict[str, str]]:
+    last = messages[-1]["content"]
+    assert last.endswith(WHOLE_ESSAY_INSTRUCTION), "essay messages end with the whole-essay instruction"
+    return messages[:-1] + [{"role": "user", "content": last[: -len(WHOLE_ESSAY_INSTRUCTION)] + instruction}]
 
 
 def estimated_tokens(plan: PromptPlan, count_tokens) -> tuple[int, int]:

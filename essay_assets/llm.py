@@ -44,6 +44,7 @@ class Endpoint:
     api_base: str | None
     api_key: str | None  # only for the embedded server; hosted keys stay in the environment
     is_local: bool
+    sampling: dict = dataclasses.field(default_factory=dict)  # extra completion arguments
 
     def describe(self) -> str:
         return f"{self.model}" + (f" at {self.api_base}" if self.api_base else "")
@@ -53,7 +54,8 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
     if settings.uses_local_model:
         from essay_assets import local_model
 
-        return Endpoint(settings.model, "openai/local-smollm2", local_model.api_base(), "local", True)
+        return Endpoint(settings.model, "openai/local-smollm2", local_model.api_base(), "local", True,
+                        local_model.SAMPLING)
     return Endpoint(settings.model, settings.model, settings.api_base, None, False)
 
 
@@ -138,6 +140,7 @@ async def call_model(
         # Reasoning models (o-series, gpt-5*) reject temperature != 1 with UnsupportedParamsError;
         # let litellm drop what the model does not take instead of failing every call.
         drop_params=True,
+        **endpoint.sampling,
     )
     if endpoint.api_base:
         kwargs["api_base"] = endpoint.api_base

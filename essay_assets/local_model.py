@@ -13,6 +13,9 @@ import threading
 from pathlib import Path
 
 CONTEXT_WINDOW = 8192
+# A 135M model loops ("It's as simple as a tree. It's as simple as a tree.") without
+# penalties on repetition; llama.cpp's own repeat_penalty goes through extra_body.
+SAMPLING = {"frequency_penalty": 0.4, "extra_body": {"repeat_penalty": 1.1}}
 
 
 _lock = threading.Lock()

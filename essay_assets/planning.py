@@ -14,9 +14,7 @@ from typing import Any
 from essay_assets.chunking import Chunk, chunk_snippets
 from essay_assets.prompts import PromptSet, VideoContext, chunk_notes_messages, essay_messages
 
-NOTES_MAX_TOKENS = 200  # per chunk: room for 5-8 short bullet points
 PROMPT_OVERHEAD_TOKENS = 64  # chat template tokens litellm's counter does not see
-MAX_CHUNK_TOKENS = 3000  # small models take notes more faithfully on shorter parts
 _EMPTY_CHUNK = Chunk(index=0, text="", start_s=0.0, end_s=0.0, snippet_count=0)
 
 
@@ -30,6 +28,7 @@ class PromptPlan:
     essay_max_tokens: int
     notes_max_tokens: int
     calls: tuple[dict[str, Any], ...]  # {"stage", "chunk_index", "messages"}
+    essay_style: str = "whole"  # "whole": one essay call | "sectioned": one call per section
 
     @property
     def chunk_count(self) -> int:
@@ -55,6 +54,9 @@ def plan_prompt(
     context_window: int | None,
     essay_max_tokens: int,
     count_tokens: Callable[[str], int],
+    chunk_max_tokens: int = 3000,
+    notes_max_tokens: int = 400,
+    essay_style: str = "whole",
 ) -> PromptPlan:
     """One call when the transcript and the essay fit the context; else notes per chunk."""
     text = " ".join(s["text"].strip() for s in snippets if s["text"].strip())
@@ -68,20 +70,21 @@ def plan_prompt(
         prompt_tokens=single_tokens,
         fits_context=fits,
         essay_max_tokens=essay_max_tokens,
-        notes_max_tokens=NOTES_MAX_TOKENS,
+        notes_max_tokens=notes_max_tokens,
+        essay_style=essay_style,
     )
     if fits:
         return PromptPlan(mode="single", calls=({"stage": "essay", "chunk_index": None, "messages": single},), **common)
 
     assert context_window is not None
     scaffold = chunk_notes_messages(prompts, video, _EMPTY_CHUNK, 1)
-    room = context_window - messages_tokens(scaffold, count_tokens) - NOTES_MAX_TOKENS - 32
+    room = context_window - messages_tokens(scaffold, count_tokens) - notes_max_tokens - 32
     if room < 200:
         raise ValueError(
             f"The model's context window ({context_window} tokens) is too small for the prompts; "
             "choose a model with a larger context or set ESSAYS_CONTEXT_WINDOW if it is wrong."
         )
-    chunks = chunk_snippets(snippets, min(room, MAX_CHUNK_TOKENS), count_tokens)
+    chunks = chunk_snippets(snippets, min(room, chunk_max_tokens), count_tokens)
     calls = tuple(
         {"stage": "chunk_notes", "chunk_index": c.index, "messages": chunk_notes_messages(prompts, video, c, len(chunks))}
         for c in chunks

@@ -9,13 +9,15 @@ older essays stale. Transcript text is untrusted: it is fenced and labelled as d
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from essay_assets.chunking import Chunk, format_timestamp
 
-PROMPTS_DIR = Path(__file__).parent / "prompts"
+# ESSAYS_PROMPTS_DIR: a folder of your own prompt files (read once, at import), e.g. to try a new revision.
+PROMPTS_DIR = Path(os.environ.get("ESSAYS_PROMPTS_DIR") or Path(__file__).parent / "prompts")
 _FILE_PATTERN = re.compile(r"^(?P<name>[a-z_]+)\.r(?P<revision>\d+)\.md$")
 
 
@@ -77,12 +79,15 @@ def _describe(video: VideoContext) -> str:
     return " ".join(parts)
 
 
-def essay_messages(prompts: PromptSet, video: VideoContext, transcript_text: str) -> list[dict[str, str]]:
+WHOLE_ESSAY_INSTRUCTION = "Write the essay now, following the structure exactly."
+
+
+def essay_messages(prompts: PromptSet, video: VideoContext, transcript_text: str,
+                   instruction: str = WHOLE_ESSAY_INSTRUCTION) -> list[dict[str, str]]:
     """One call: the whole transcript fits the model's context."""
     user = (
         f"Here is the transcript of {_describe(video)}.\n\n"
-        "<transcript>\n" + transcript_text.strip() + "\n</transcript>\n\n"
-        "Write the essay now, following the structure exactly."
+        "<transcript>\n" + transcript_text.strip() + "\n</transcript>\n\n" + instruction
     )
     return [{"role": "system", "content": prompts.essay_system}, {"role": "user", "content": user}]
 
@@ -98,13 +103,32 @@ def chunk_notes_messages(prompts: PromptSet, video: VideoContext, chunk: Chunk, 
     return [{"role": "system", "content": prompts.chunk_notes_system}, {"role": "user", "content": user}]
 
 
-def essay_from_notes_messages(prompts: PromptSet, video: VideoContext, notes: list[str]) -> list[dict[str, str]]:
+def essay_from_notes_messages(prompts: PromptSet, video: VideoContext, notes: list[str],
+                              instruction: str = WHOLE_ESSAY_INSTRUCTION) -> list[dict[str, str]]:
     """Reduce step: the essay from the notes on every chunk, in conversation order."""
     body = "\n\n".join(f"Notes on part {i + 1}:\n{n.strip()}" for i, n in enumerate(notes))
     user = (
         f"The transcript of {_describe(video)} was too long to read at once, so here are notes on "
         f"each of its {len(notes)} parts, in order.\n\n"
-        "<conversation_notes>\n" + body + "\n</conversation_notes>\n\n"
-        "Write the essay about the whole conversation now, following the structure exactly."
+        "<conversation_notes>\n" + body + "\n</conversation_notes>\n\n" + instruction
     )
     return [{"role": "system", "content": prompts.essay_system}, {"role": "user", "content": user}]
+
+
+def essay_sections(prompts: PromptSet) -> list[tuple[str, str]]:
+    """The essay's `## ` sections and what each holds, as the system prompt defines them."""
+    lines = prompts.essay_system.splitlines()
+    sections = []
+    for index, line in enumerate(lines):
+        if line.startswith("## "):
+            following = next((ln.strip() for ln in lines[index + 1:] if ln.strip()), "")
+            sections.append((line[3:].strip(), "" if following.startswith("#") else following))
+    return sections
+
+
+def section_instruction(heading: str, description: str) -> str:
+    """For models too small to hold an outline: one section per call, assembled by us."""
+    return (
+        f'Write only the section "{heading}" of the essay ({description}) as one or two paragraphs of '
+        "prose in the first person. No headings, no lists."
+    )

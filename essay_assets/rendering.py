@@ -92,6 +92,17 @@ def normalize_body(raw: str, fallback_title: str) -> str:
     return "\n".join(body).strip() + "\n"
 
 
+_TAG_ONLY = re.compile(r"^\s*<[^>]*>+\s*$")
+
+
+def section_prose(raw: str) -> str:
+    """A section written by its own call: keep the prose, drop headings and stray markup
+    (small models echo `## ...` lines and `<tag>` fragments)."""
+    lines = [line for line in raw.strip().splitlines()
+             if not line.lstrip().startswith("#") and not _TAG_ONLY.match(line) and not _FENCE.match(line.strip())]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
 def essay_title(body: str) -> str:
     first = body.strip().splitlines()[0] if body.strip() else ""
     return first[2:].strip() if first.startswith("# ") else ""

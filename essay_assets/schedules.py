@@ -1,6 +1,8 @@
 """The daily schedule: essays for every video that has none, or a stale one."""
 
 
+from datetime import datetime, timezone
+
 import dagster as dg
 
 from essay_assets.assets import PROMPT_REVISION
@@ -21,5 +23,16 @@ def missing_or_stale_essays(context: dg.ScheduleEvaluationContext):
     if not needed:
         return dg.SkipReason(f"All {len(videos)} essays are current (prompt r{PROMPT_REVISION}, {settings.model}).")
     # run_key: one run per video, revision and day, so a re-evaluation never duplicates it
-    day = context.scheduled_execution_time.date().isoformat() if context.scheduled_execution_time else "now"
+    day = _tick_day(context)
     return [dg.RunRequest(partition_key=v, run_key=f"{v}:r{PROMPT_REVISION}:{day}") for v in needed]
+
+
+def _tick_day(context: dg.ScheduleEvaluationContext) -> str:
+    """The tick's UTC date. A context built without a time (build_schedule_context in tests or
+    scripts) raises on access instead of returning None: use today, never a constant key
+    that would suppress every later request for the video."""
+    try:
+        when = context.scheduled_execution_time
+    except Exception:  # dagster's CheckError: "no scheduled_execution_time was set"
+        when = None
+    return (when or datetime.now(timezone.utc)).date().isoformat()

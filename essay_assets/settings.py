@@ -43,6 +43,14 @@ class Settings:
     # Essay length cap in tokens; default 1500, or 700 for the embedded model (it is slow
     # to generate on 2 cores and drifts in long outputs).
     max_output_tokens: int | None = None
+    # Map-reduce sizes (tokens), when a transcript does not fit the context. The embedded model
+    # gets short chunks and notes: on 2 cores its generation slows from ~50 to ~16 tokens/s as
+    # the context grows from 500 to 2,000 tokens (docs/benchmarks.md).
+    chunk_tokens: int | None = None
+    notes_tokens: int | None = None
+    # "whole" (one call writes the essay) or "sectioned" (one call per section, assembled by us:
+    # the embedded 135M model cannot hold an outline). Default: sectioned for the embedded model.
+    essay_style: str | None = None
     # Context window override for models litellm does not know (tokens).
     context_window: int | None = None
     llm_concurrency: int = 8
@@ -99,7 +107,19 @@ class Settings:
     def essay_max_tokens(self) -> int:
         if self.max_output_tokens is not None:
             return self.max_output_tokens
-        return 700 if self.uses_local_model else 1500
+        return 600 if self.uses_local_model else 1500
+
+    @property
+    def chunk_max_tokens(self) -> int:
+        return self.chunk_tokens or (1200 if self.uses_local_model else 6000)
+
+    @property
+    def resolved_essay_style(self) -> str:
+        return self.essay_style or ("sectioned" if self.uses_local_model else "whole")
+
+    @property
+    def notes_max_tokens(self) -> int:
+        return self.notes_tokens or (100 if self.uses_local_model else 400)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -119,6 +139,9 @@ class Settings:
                 api_base=pick("api_base", "ESSAYS_API_BASE", None) or None,
                 temperature=float(pick("temperature", "ESSAYS_TEMPERATURE", 0.7)),
                 max_output_tokens=_opt_int(pick("max_output_tokens", "ESSAYS_MAX_OUTPUT_TOKENS", None)),
+                chunk_tokens=_opt_int(pick("chunk_tokens", "ESSAYS_CHUNK_TOKENS", None)),
+                notes_tokens=_opt_int(pick("notes_tokens", "ESSAYS_NOTES_TOKENS", None)),
+                essay_style=_opt_style(pick("essay_style", "ESSAYS_ESSAY_STYLE", None)),
                 context_window=_opt_int(pick("context_window", "ESSAYS_CONTEXT_WINDOW", None)),
                 llm_concurrency=max(1, int(pick("llm_concurrency", "ESSAYS_LLM_CONCURRENCY", 8))),
                 llm_timeout_s=float(pick("llm_timeout_s", "ESSAYS_LLM_TIMEOUT_S", 600)),
@@ -188,6 +211,14 @@ def _as_bool(value: Any) -> bool:
 
 def _opt_float(value: Any) -> float | None:
     return None if value in (None, "") else float(value)
+
+
+def _opt_style(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in ("whole", "sectioned"):
+        raise SettingsError(f"ESSAYS_ESSAY_STYLE must be `whole` or `sectioned`, got {value!r}.")
+    return value
 
 
 def _opt_int(value: Any) -> int | None:

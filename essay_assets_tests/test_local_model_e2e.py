@@ -27,10 +27,12 @@ def test_demo_writes_a_real_essay_with_the_embedded_model(data_dir):
     assert fields["estimatedCostCents"] == 0 and fields["costSource"] == "local_model"  # a true 0, and said so
     assert fields["transcriptWordCount"] >= 6000
     assert fields["transcriptChunks"] >= 2  # the sample does not fit 8k tokens: map-reduce ran
-    assert fields["llmCallCount"] == fields["transcriptChunks"] + 1
+    assert fields["llmCallCount"] == fields["transcriptChunks"] + 4  # notes per chunk, then one call per section
     assert fields["inputTokens"] > fields["transcriptWordCount"]  # every chunk was really read
     assert body.startswith("# ") and fields["essayWordCount"] >= 100
     # The user's database file: plain duckdb sees the row, read-only.
     with duckdb.connect(str(data_dir / "essays.duckdb"), read_only=True) as con:
         rows = con.execute('SELECT "youtubeVideoId", "llmCallCount" FROM essay_metadata').fetchall()
     assert rows == [("demo-sample", fields["llmCallCount"])]
+    assert [line for line in body.splitlines() if line.startswith("## ")] == [
+        "## Reflections", "## Research directions", "## Challenging the assumptions", "## Conclusion"]

@@ -13,7 +13,7 @@ from essay_assets.budgets import BudgetCheck, BudgetExceeded, enforce_budget
 from essay_assets.chunking import chunk_snippets, format_timestamp
 from essay_assets.essay_writer import totals_from_calls
 from essay_assets.planning import plan_prompt
-from essay_assets.prompts import VideoContext, load_prompts
+from essay_assets.prompts import VideoContext, essay_sections, load_prompts
 from essay_assets.quality import cost_problems, front_matter_problems, length_problems, structure_problems
 from essay_assets.redaction import redact
 from essay_assets.rendering import (
@@ -21,6 +21,7 @@ from essay_assets.rendering import (
     iso_timestamp,
     normalize_body,
     parse_essay,
+    section_prose,
     render_essay,
 )
 from essay_assets.runner import contiguous_blocks
@@ -197,3 +198,13 @@ def test_cost_problems_flag_unknown_and_over_ceiling_costs():
     assert cost_problems({"estimatedCostCents": None}, None) != []
     assert cost_problems({"estimatedCostCents": 0.0}, None) == []  # a known 0 (local model) is fine
     assert cost_problems({"estimatedCostCents": 5.42}, 5.0) and not cost_problems({"estimatedCostCents": 4.9}, 5.0)
+
+
+def test_section_prose_keeps_prose_and_drops_echoed_headings_and_tags():
+    raw = "## Reflections\n<summary>\nFirst paragraph.\n\n\n\nSecond one.\n```\n"
+    assert section_prose(raw) == "First paragraph.\n\nSecond one."
+
+
+def test_essay_sections_come_from_the_prompt_revision():
+    headings = [h for h, _ in essay_sections(load_prompts())]
+    assert headings == ["Reflections", "Research directions", "Challenging the assumptions", "Conclusion"]
