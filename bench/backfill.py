@@ -1,0 +1,258 @@
+"""Backfill benchmark: 100 videos, a loopback model answering each call after 2 s, 8 calls
+at once. Four ways to write the same 100 essays, measured side by side in one run:
+
+  (a) `essays run` over the 100 (the CLI, as a subprocess; one in-process Dagster run)
+  (b) a backfill launched through a real `dagster dev` over GraphQL, as the UI launches it
+  (c) a plain sequential Python loop: read transcript -> litellm.completion -> write file
+  (d) the same backfill again over the unchanged 100 (everything should be reused)
+
+The physical bound is N * delay / concurrency = 100 * 2 / 8 = 25 s.
+
+    cd /work/main && .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--keep]
+
+Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md).
+(a) and (b) use separate data dirs and DAGSTER_HOMEs so neither reuses the other's answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from essay_assets_tests.conftest import synthetic_snippets  # noqa: E402
+from essay_assets_tests.dagster_dev import ESSAY_ASSETS, DagsterDev, prepare_dagster_home  # noqa: E402
+from essay_assets_tests.openai_stub import LoopbackLLM  # noqa: E402
+
+MODEL = "openai/gpt-4o"
+
+
+def video_ids(n: int) -> list[str]:
+    return [f"bench{i:06d}" for i in range(n)]  # 11 characters, like a YouTube ID
+
+
+def make_data_dir(path: Path, ids: list[str], words: int) -> Path:
+    (path / "transcripts").mkdir(parents=True, exist_ok=True)
+    for seed, video_id in enumerate(ids):
+        (path / "transcripts" / f"{video_id}.json").write_text(json.dumps(synthetic_snippets(words, seed)))
+    return path
+
+
+def pipeline_env(data: Path, home: Path, api_base: str, concurrency: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ESSAYS_", "DAGSTER_"))}
+    env.pop("OPENROUTER_API_KEY", None)
+    return {**env, "ESSAYS_DATA_DIR": str(data), "DAGSTER_HOME": str(home), "ESSAYS_MODEL": MODEL,
+            "ESSAYS_API_BASE": api_base, "OPENAI_API_KEY": "fake", "ESSAYS_OEMBED_URL": "http://127.0.0.1:9/oembed",
+            "ESSAYS_LLM_CONCURRENCY": str(concurrency), "ESSAYS_YOUTUBE_MIN_INTERVAL_S": "0",
+            "DAGSTER_DISABLE_TELEMETRY": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "PYTHONPATH": str(ROOT)}
+
+
+def run_child(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict:
+    """Run a child to completion; its own wall time, CPU (with its children) and peak RSS."""
+    started = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise SystemExit(f"{' '.join(command[:4])}... exited {proc.returncode}:\n{tail}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
+
+
+def essays_written(essays_dir: Path, ids: list[str]) -> int:
+    return sum(1 for v in ids if (essays_dir / f"{v}.md").exists())
+
+
+# ---- (c) the plain loop, run as a child: `backfill.py --sequential DATA API_BASE` ----------
+def sequential_worker(data: Path, api_base: str) -> None:
+    import litellm  # part of what the simple script pays for
+
+    out = data / "essays"
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted((data / "transcripts").glob("*.json")):
+        text = " ".join(s["text"] for s in json.loads(path.read_text()))
+        started = time.monotonic()
+        response = litellm.completion(model=MODEL, api_base=api_base, api_key="fake", max_tokens=1200, messages=[
+            {"role": "system", "content": "You are the third guest of this conversation. Write an essay."},
+            {"role": "user", "content": f"<transcript>\n{text}\n</transcript>"}])
+        usage = response.usage
+        (out / f"{path.stem}.md").write_text(
+            f"---\nyoutubeVideoId: {path.stem}\nllmModel: {MODEL}\n"
+            f"responseTimeMs: {int((time.monotonic() - started) * 1000)}\n"
+            f"inputTokens: {usage.prompt_tokens}\noutputTokens: {usage.completion_tokens}\n---\n"
+            + response.choices[0].message.content)
+
+
+# ---- (b) and (d): backfills through dagster dev ---------------------------------------------
+def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, timeout_s: float) -> dict:
+    started = time.monotonic()
+    backfill_id = dev.launch_backfill(ids, ESSAY_ASSETS)
+    last_essay = None
+    status = None
+    next_status_poll = 0.0
+    deadline = started + timeout_s
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        if essays_dir is not None and last_essay is None and essays_written(essays_dir, ids) == len(ids):
+            last_essay = now - started
+        if now >= next_status_poll:
+            status = dev.backfill(backfill_id)["status"]
+            next_status_poll = now + 1.0
+            if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED", "COMPLETED"):
+                break
+        time.sleep(0.2)
+    complete = time.monotonic() - started
+    runs = dev.backfill_runs(backfill_id)
+    if status != "COMPLETED_SUCCESS":
+        print(dev.describe_backfill_runs(backfill_id)[-8000:], file=sys.stderr)
+        print(dev.log_tail(60), file=sys.stderr)
+        raise SystemExit(f"backfill {backfill_id} ended {status} after {complete:.0f} s")
+    durations = [r["endTime"] - r["startTime"] for r in runs if r.get("startTime") and r.get("endTime")]
+    queued = [r["startTime"] - r["creationTime"] for r in runs if r.get("startTime") and r.get("creationTime")]
+    return {"backfill_id": backfill_id, "status": status, "launch_to_last_essay_s": last_essay,
+            "launch_to_complete_s": complete, "runs": len(runs), "run_duration_s": sum(durations),
+            "run_created_to_started_s": max(queued) if queued else None, "run_ids": [r["runId"] for r in runs]}
+
+
+def code_stamp() -> float:
+    """Newest mtime of the package's code: each Dagster run loads the code afresh, so an edit
+    between (b) and (d) changes plans and fingerprints, and (d) would rightly call the model again."""
+    return max(path.stat().st_mtime for path in (ROOT / "essay_assets").rglob("*") if path.suffix in (".py", ".md"))
+
+
+def load() -> str:
+    """1/5/15-minute load average: other work on the machine inflates every wall time."""
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def fmt(value, digits=1):
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=100)
+    parser.add_argument("--delay", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--words", type=int, default=600, help="words per synthetic transcript")
+    parser.add_argument("--only", default="abcd", help="which scenarios to run, e.g. 'bd'")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "backfill")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
+    parser.add_argument("--sequential", nargs=2, metavar=("DATA", "API_BASE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sequential:
+        sequential_worker(Path(args.sequential[0]), args.sequential[1])
+        return 0
+
+    n, ids = args.videos, video_ids(args.videos)
+    bound = n * args.delay / args.concurrency
+    tmp = Path(tempfile.mkdtemp(prefix="essays-bench-"))
+    print(f"bench: {n} videos, model delay {args.delay} s, concurrency {args.concurrency}, bound {bound:.1f} s; "
+          f"work in {tmp}", flush=True)
+    results: dict[str, dict] = {}
+    llm = LoopbackLLM(delay_s=args.delay).start()
+    try:
+        if "a" in args.only:
+            data = make_data_dir(tmp / "a" / "data", ids, args.words)
+            home = prepare_dagster_home(tmp / "a" / "dagster_home")
+            before = llm.call_count
+            r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids],
+                          pipeline_env(data, home, llm.base_url, args.concurrency), tmp / "a", tmp / "a" / "cli.log")
+            r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load())
+            results["a"] = r
+            print(f"(a) essays run: {r}", flush=True)
+        if "c" in args.only:
+            data = make_data_dir(tmp / "c" / "data", ids, args.words)
+            before = llm.call_count
+            env = pipeline_env(data, tmp / "c" / "unused_home", llm.base_url, args.concurrency)
+            r = run_child([sys.executable, str(Path(__file__).resolve()), "--sequential", str(data), llm.base_url],
+                          env, tmp / "c", tmp / "c" / "loop.log")
+            r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load())
+            results["c"] = r
+            print(f"(c) sequential loop: {r}", flush=True)
+        if "b" in args.only or "d" in args.only:
+            data = make_data_dir(tmp / "b" / "data", ids, args.words)
+            env = pipeline_env(data, tmp / "b" / "dagster_home", llm.base_url, args.concurrency)
+            with DagsterDev(home=tmp / "b" / "dagster_home", cwd=tmp / "b", env=env,
+                            log_path=tmp / "b" / "dagster_dev.log") as dev:
+                t = time.monotonic()
+                dev.add_partitions(ids)
+                print(f"added {n} partitions over GraphQL in {time.monotonic() - t:.1f} s", flush=True)
+                code_before = code_stamp()
+                before = llm.call_count
+                r = timed_backfill(dev, ids, data / "essays", timeout_s=900)
+                r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load())
+                results["b"] = r
+                print(f"(b) backfill: {r}", flush=True)
+                if "d" in args.only:
+                    before = llm.call_count
+                    r = timed_backfill(dev, ids, None, timeout_s=900)
+                    r.update(calls=llm.call_count - before, load=load(), code_changed=code_stamp() != code_before)
+                    if r["code_changed"]:
+                        print("WARNING: essay_assets changed during (d): its model calls are not a reuse failure",
+                              flush=True)
+                    results["d"] = r
+                    print(f"(d) second backfill: {r}", flush=True)
+    finally:
+        llm.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    table = render_table(results, n, bound)
+    print("\n" + table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().isoformat(timespec="seconds")
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {"when": stamp, "videos": n, "delay_s": args.delay, "concurrency": args.concurrency, "bound_s": bound,
+         "cpus": os.cpu_count(), "results": results}, indent=1))
+    args.out.with_suffix(".md").write_text(table + "\n")
+    return 0
+
+
+def render_table(results: dict[str, dict], n: int, bound: float) -> str:
+    rows = ["| scenario | measure | wall (s) | per essay (s) | × bound | CPU s / essay | peak RSS (MB) | model calls "
+            "| load avg after (1/5/15 min) |",
+            "|---|---|---|---|---|---|---|---|---|"]
+
+    def row(label, measure, wall, cpu=None, rss=None, calls=None, per=True, load=""):
+        per_essay = fmt(wall / n, 2) if per and wall is not None else "—"
+        ratio = f"{wall / bound:.2f}×" if wall is not None else "—"
+        rows.append(f"| {label} | {measure} | {fmt(wall)} | {per_essay} | {ratio} | "
+                    f"{fmt(None if cpu is None else cpu / n, 3)} | {fmt(rss, 0)} | {'—' if calls is None else calls} | {load} |")
+
+    if "a" in results:
+        a = results["a"]
+        row("(a) `essays run` (CLI)", "process start → exit", a["wall_s"], a["cpu_s"], a["maxrss_mb"], a["calls"], load=a["load"])
+    if "b" in results:
+        b = results["b"]
+        row("(b) UI backfill (`dagster dev`)", "launch → last essay file", b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
+        row("", "launch → COMPLETED_SUCCESS", b["launch_to_complete_s"])
+        row("", f"the run itself ({b['runs']} run)", b["run_duration_s"])
+    if "c" in results:
+        c = results["c"]
+        row("(c) sequential Python loop", "process start → exit", c["wall_s"], c["cpu_s"], c["maxrss_mb"], c["calls"], load=c["load"])
+    if "d" in results:
+        d = results["d"]
+        row("(d) second backfill, unchanged", "launch → COMPLETED_SUCCESS", d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
+        row("", f"the run itself ({d['runs']} run)", d["run_duration_s"])
+    return "\n".join(rows) + f"\n\nBound: {n} × delay / concurrency = {bound:.0f} s."
+
+
+if __name__ == "__main__":
+    sys.exit(main())

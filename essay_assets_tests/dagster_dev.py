@@ -1,0 +1,259 @@
+"""A real `dagster dev` (webserver + daemon) driven over GraphQL the way the UI drives it.
+
+Used by the slow UI-backfill test and by bench/backfill.py::
+
+    with DagsterDev(home=tmp / "dagster_home", cwd=tmp, env=env, log_path=tmp / "dev.log") as dev:
+        dev.add_partitions(["abcdefghijk"])
+        backfill_id = dev.launch_backfill(["abcdefghijk"], ESSAY_ASSETS)
+        status = dev.wait_backfill(backfill_id, timeout_s=180)
+
+The process runs in its own session and is always stopped by killing its process group
+(SIGTERM, then SIGKILL): `dagster dev` started from a non-interactive shell ignores SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ESSAY_ASSETS = ("transcript", "essay_prompt", "llm_response", "essay")
+REPOSITORY_NAME = "__repository__"
+TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+class DagsterDevError(AssertionError):
+    """Something went wrong in the webserver; the message carries what to look at."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_dagster_home(home: Path) -> Path:
+    """A DAGSTER_HOME holding a copy of the shipped essay_assets/dagster.yaml."""
+    home.mkdir(parents=True, exist_ok=True)
+    with resources.as_file(resources.files("essay_assets") / "dagster.yaml") as template:
+        shutil.copyfile(template, home / "dagster.yaml")
+    return home
+
+
+class DagsterDev:
+    def __init__(self, *, home: Path, cwd: Path, env: dict[str, str], log_path: Path, port: int | None = None):
+        self.home = prepare_dagster_home(Path(home))
+        self.cwd = Path(cwd)
+        self.env = {**env, "DAGSTER_HOME": str(self.home), "DAGSTER_DISABLE_TELEMETRY": "1"}
+        self.log_path = Path(log_path)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self._log_file = None
+        self._location: str | None = None
+        self.session = requests.Session()
+
+    # ---- lifecycle ---------------------------------------------------------------
+    def start(self, timeout_s: float = 120) -> "DagsterDev":
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.log_path, "wb")
+        command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(self.port),
+                   "-m", "essay_assets.definitions"]
+        self.proc = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=self._log_file,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.wait_ready(timeout_s)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise DagsterDevError(f"dagster dev exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if self.session.get(f"{self.url}/server_info", timeout=2).ok and self.location_name(required=False):
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise DagsterDevError(f"dagster dev did not come up within {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, timeout_s: float = 20) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=timeout_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            # children that outlived the leader (run workers) are in the same group
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        self.session.close()
+
+    def __enter__(self) -> "DagsterDev":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no dagster dev log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    # ---- GraphQL -----------------------------------------------------------------
+    def graphql(self, query: str, variables: dict[str, Any] | None = None, timeout_s: float = 60) -> dict[str, Any]:
+        response = self.session.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+                                     timeout=timeout_s)
+        if not response.ok:
+            raise DagsterDevError(f"GraphQL HTTP {response.status_code}: {response.text[:2000]}")
+        body = response.json()
+        if body.get("errors"):
+            raise DagsterDevError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    def location_name(self, *, required: bool = True) -> str | None:
+        """The code location serving essay_assets.definitions, once it has loaded."""
+        if self._location:
+            return self._location
+        data = self.graphql("""
+            query { workspaceOrError { __typename
+              ... on Workspace { locationEntries { name
+                locationOrLoadError { __typename ... on PythonError { message stack } } } }
+              ... on PythonError { message } } }""")
+        entries = (data["workspaceOrError"].get("locationEntries") or [])
+        for entry in entries:
+            loaded = entry.get("locationOrLoadError") or {}
+            if loaded.get("__typename") == "RepositoryLocation":
+                self._location = entry["name"]
+                return self._location
+            if loaded.get("__typename") == "PythonError":
+                raise DagsterDevError(f"Code location {entry['name']} failed to load: {loaded['message']}\n"
+                                      + "".join(loaded.get("stack") or []))
+        if required:
+            raise DagsterDevError(f"No loaded code location: {data}")
+        return None
+
+    def repository_selector(self) -> dict[str, str]:
+        return {"repositoryLocationName": self.location_name(), "repositoryName": REPOSITORY_NAME}
+
+    def add_partitions(self, keys: list[str], partitions_def: str = "videos") -> None:
+        query = """
+            mutation Add($name: String!, $key: String!, $repo: RepositorySelector!) {
+              addDynamicPartition(partitionsDefName: $name, partitionKey: $key, repositorySelector: $repo) {
+                __typename
+                ... on AddDynamicPartitionSuccess { partitionKey }
+                ... on DuplicateDynamicPartitionError { partitionName }
+                ... on PythonError { message }
+                ... on UnauthorizedError { message } } }"""
+        repo = self.repository_selector()
+        for key in keys:
+            result = self.graphql(query, {"name": partitions_def, "key": key, "repo": repo})["addDynamicPartition"]
+            if result["__typename"] not in ("AddDynamicPartitionSuccess", "DuplicateDynamicPartitionError"):
+                raise DagsterDevError(f"addDynamicPartition({key}) failed: {result}")
+
+    def launch_backfill(self, keys: list[str], assets: tuple[str, ...] = ESSAY_ASSETS) -> str:
+        query = """
+            mutation Launch($params: LaunchBackfillParams!) {
+              launchPartitionBackfill(backfillParams: $params) {
+                __typename
+                ... on LaunchBackfillSuccess { backfillId }
+                ... on PythonError { message stack }
+                ... on PartitionKeysNotFoundError { message }
+                ... on InvalidSubsetError { message }
+                ... on UnauthorizedError { message } } }"""
+        params = {"partitionNames": list(keys), "assetSelection": [{"path": [name]} for name in assets],
+                  "fromFailure": False}
+        result = self.graphql(query, {"params": params})["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise DagsterDevError(f"launchPartitionBackfill failed: {result}")
+        return result["backfillId"]
+
+    def backfill(self, backfill_id: str) -> dict[str, Any]:
+        data = self.graphql("""
+            query Backfill($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
+              ... on PartitionBackfill { id status numPartitions error { message stack } }
+              ... on BackfillNotFoundError { message }
+              ... on PythonError { message } } }""", {"id": backfill_id})
+        return data["partitionBackfillOrError"]
+
+    def wait_backfill(self, backfill_id: str, *, timeout_s: float, poll_s: float = 1.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        status = None
+        while time.monotonic() < deadline:
+            result = self.backfill(backfill_id)
+            if result["__typename"] != "PartitionBackfill":
+                raise DagsterDevError(f"partitionBackfillOrError: {result}\n{self.log_tail()}")
+            status = result["status"]
+            if status in TERMINAL_BACKFILL_STATUSES:
+                return status
+            time.sleep(poll_s)
+        raise DagsterDevError(f"Backfill {backfill_id} still {status} after {timeout_s:.0f} s.\n"
+                              f"{self.describe_backfill_runs(backfill_id)}\n--- dagster dev ---\n{self.log_tail()}")
+
+    def backfill_runs(self, backfill_id: str) -> list[dict[str, Any]]:
+        data = self.graphql("""
+            query Runs($id: String!) {
+              runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) { __typename
+                ... on Runs { results { runId status startTime endTime creationTime
+                  tags { key value } } }
+                ... on PythonError { message } } }""", {"id": backfill_id})
+        runs = data["runsOrError"]
+        if runs["__typename"] != "Runs":
+            raise DagsterDevError(f"runsOrError: {runs}")
+        return runs["results"]
+
+    def run_log(self, run_id: str, limit: int = 400) -> str:
+        data = self.graphql("""
+            query Logs($runId: ID!, $limit: Int) { logsForRun(runId: $runId, limit: $limit) { __typename
+              ... on EventConnection { events { __typename
+                ... on MessageEvent { message level stepKey }
+                ... on ExecutionStepFailureEvent { error { message stack } } } }
+              ... on PythonError { message } } }""", {"runId": run_id, "limit": limit})
+        logs = data["logsForRun"]
+        if logs["__typename"] != "EventConnection":
+            return f"(no logs: {logs})"
+        lines = []
+        for event in logs["events"]:
+            line = f"[{event.get('level')}] {event.get('stepKey') or '-'} {event['__typename']}: {event.get('message')}"
+            if event.get("error"):
+                line += "\n" + event["error"]["message"] + "".join(event["error"].get("stack") or [])
+            lines.append(line)
+        return "\n".join(lines)
+
+    def describe_backfill_runs(self, backfill_id: str) -> str:
+        try:
+            runs = self.backfill_runs(backfill_id)
+        except Exception as exc:  # describing a failure must not hide it
+            return f"(could not list runs: {exc})"
+        if not runs:
+            return f"Backfill {backfill_id} has no runs."
+        parts = []
+        for run in runs:
+            parts.append(f"--- run {run['runId']} ({run['status']}) ---\n{self.run_log(run['runId'])}")
+        return "\n".join(parts)

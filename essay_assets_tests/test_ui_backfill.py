@@ -1,0 +1,89 @@
+"""A backfill launched the way the UI launches it, through a real `dagster dev`.
+
+The webserver and the daemon run in their own process group; the test only speaks GraphQL
+to it (addDynamicPartition, launchPartitionBackfill, partitionBackfillOrError, runsOrError),
+then checks what a user would: the essay files, their rows, and that the whole backfill
+was ONE run (the single-run backfill policy), not one run per video.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from essay_assets.rendering import REFERENCE_FIELDS, parse_essay
+from essay_assets.resources import warehouse_for
+from essay_assets.settings import Settings
+from essay_assets_tests.conftest import write_transcript
+from essay_assets_tests.dagster_dev import ESSAY_ASSETS, DagsterDev
+from essay_assets_tests.openai_stub import LoopbackLLM
+
+VIDEOS = ["uibackfill1", "uibackfill2", "uibackfill3", "uibackfill4"]
+
+
+def dagster_dev_env(data: Path, api_base: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ESSAYS_", "DAGSTER_"))}
+    env.pop("OPENROUTER_API_KEY", None)
+    return {**env, "ESSAYS_DATA_DIR": str(data), "ESSAYS_MODEL": "openai/gpt-4o", "ESSAYS_API_BASE": api_base,
+            "OPENAI_API_KEY": "fake", "ESSAYS_OEMBED_URL": "http://127.0.0.1:9/oembed",
+            "ESSAYS_YOUTUBE_MIN_INTERVAL_S": "0", "ESSAYS_LLM_RETRY_BASE_S": "0.05",
+            "ESSAYS_STEP_RETRY_DELAY_S": "0.2", "DAGSTER_DISABLE_TELEMETRY": "1"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path):
+    data = tmp_path / "data"
+    (data / "transcripts").mkdir(parents=True)
+    for seed, video_id in enumerate(VIDEOS):
+        write_transcript(data, video_id, words=300 + 50 * seed, seed=seed)
+
+    with LoopbackLLM(delay_s=0.2) as llm:
+        env = dagster_dev_env(data, llm.base_url)
+        dev = DagsterDev(home=tmp_path / "dagster_home", cwd=tmp_path / "cwd", env=env,
+                         log_path=tmp_path / "dagster_dev.log")
+        try:
+            dev.start(timeout_s=180)
+            dev.add_partitions(VIDEOS)
+            backfill_id = dev.launch_backfill(VIDEOS, ESSAY_ASSETS)
+            status = dev.wait_backfill(backfill_id, timeout_s=240)
+            runs = dev.backfill_runs(backfill_id)
+            if status != "COMPLETED_SUCCESS":
+                pytest.fail(f"Backfill ended {status}.\n{dev.describe_backfill_runs(backfill_id)}\n"
+                            f"--- dagster dev log (tail) ---\n{dev.log_tail()}")
+        except BaseException:
+            print(f"--- dagster dev log (tail) ---\n{dev.log_tail()}")
+            raise
+        finally:
+            dev.stop()
+
+        assert llm.call_count == len(VIDEOS)
+
+    # single-run backfill policy: one run for all four videos and all four assets
+    assert len(runs) == 1, [(r["runId"], r["status"]) for r in runs]
+    assert runs[0]["status"] == "SUCCESS"
+    tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
+    assert tags.get("dagster/asset_partition_range_start") == VIDEOS[0]
+    assert tags.get("dagster/asset_partition_range_end") == VIDEOS[-1]
+
+    for video_id in VIDEOS:
+        fields, body = parse_essay((data / "essays" / f"{video_id}.md").read_text())
+        assert all(name in fields for name in REFERENCE_FIELDS), fields
+        assert fields["youtubeVideoId"] == video_id
+        assert fields["llmModel"] == "openai/gpt-4o"
+        assert fields["systemPromptRevision"] >= 1
+        assert fields["transcriptWordCount"] == 300 + 50 * VIDEOS.index(video_id)
+        assert fields["estimatedCostCents"] > 0
+        assert body.startswith("# ")
+        assert (data / "essays" / f"{video_id}.r{fields['systemPromptRevision']}.md").exists()
+
+    settings = Settings.from_env({"ESSAYS_DATA_DIR": str(data), "ESSAYS_MODEL": "openai/gpt-4o"})
+    warehouse = warehouse_for(settings)
+    rows = warehouse.query("SELECT video_id, count(*) AS n, max(run_id) AS run_id FROM essays GROUP BY video_id "
+                           "ORDER BY video_id")
+    assert [(r["video_id"], r["n"]) for r in rows] == [(v, 1) for v in sorted(VIDEOS)]
+    assert {r["run_id"] for r in rows} == {runs[0]["runId"]}
+    assert warehouse.query("SELECT count(*) AS n FROM failures")[0]["n"] == 0
+    assert settings.database_path.exists()  # the user's DuckDB file with its views
