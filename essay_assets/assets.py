@@ -131,9 +131,15 @@ def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, e
         stored = store.read(store.plan_path(video_id, PROMPT_REVISION))
         if stored is None or stored.get("model") != settings.model:
             loop.skip(video_id, "no prompt for this model and revision")
+            continue
+        plan = PromptPlan.from_json(stored["plan"])
+        fingerprint = essay_writer.response_fingerprint(plan, settings, stored["transcript_sha256"])
+        previous = store.read(store.response_path(video_id, PROMPT_REVISION))
+        if previous and previous["fingerprint"] == fingerprint and not config.force_refresh:
+            loop.succeed(video_id, _response_metadata(previous, reused=True))  # nothing changed: no call, no cost
         else:
-            jobs.append((video_id, PromptPlan.from_json(stored["plan"]), stored["transcript_sha256"]))
-    if jobs:
+            jobs.append((video_id, plan, fingerprint))
+    if jobs:  # only now start the model client: a fully reused run never imports litellm
         asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh))
     context.add_output_metadata(row_count(warehouse, "llm_calls"))
     loop.finish()
@@ -155,13 +161,8 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
     spent_today = _spent_today_cents(warehouse)
     prompts = load_prompts(PROMPT_REVISION)
 
-    async def answer(video_id: str, plan: PromptPlan, transcript_sha: str) -> None:
+    async def answer(video_id: str, plan: PromptPlan, fingerprint: dict) -> None:
         nonlocal spent_today
-        fingerprint = essay_writer.response_fingerprint(plan, endpoint, settings, transcript_sha)
-        previous = store.read(store.response_path(video_id, PROMPT_REVISION))
-        if previous and previous["fingerprint"] == fingerprint and not force_refresh:
-            loop.succeed(video_id, _response_metadata(previous, reused=True))
-            return
         response_id = stable_hash([fingerprint, context.run.run_id if force_refresh else None])[:32]
         with loop.attempt(video_id):
             estimate_in, estimate_out = essay_writer.estimated_tokens(plan, count_tokens)

@@ -40,12 +40,12 @@ class Draft:
     new_calls: int  # calls actually made now (0 = everything reused)
 
 
-def response_fingerprint(plan: PromptPlan, endpoint: llm.Endpoint, settings: Settings, transcript_sha: str) -> dict[str, Any]:
+def response_fingerprint(plan: PromptPlan, settings: Settings, transcript_sha: str) -> dict[str, Any]:
     """Everything that changes the answer: same fingerprint, same (reusable) response."""
     return {
         "transcript_sha256": transcript_sha,
         "prompt_revision": plan.prompt_revision,
-        "model": endpoint.model,
+        "model": settings.model,
         "temperature": settings.temperature,
         "essay_max_tokens": plan.essay_max_tokens,
         "plan": stable_hash(plan.to_json()),

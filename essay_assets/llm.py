@@ -69,17 +69,16 @@ def litellm_module():
 
 
 def count_tokens_fn(model: str, *, is_local: bool):
-    """A text -> token count function for planning. litellm's counter falls back to a
-    GPT tokenizer for models it does not know; the embedded model's tokenizer is less
-    frugal, so its counts get a safety margin."""
+    """A text -> token count function for planning: the embedded model's own tokenizer, or
+    litellm's counter (which falls back to a GPT tokenizer for models it does not know)."""
+    if is_local:
+        from essay_assets import local_model
+
+        return local_model.count_tokens
     litellm = litellm_module()
-    model = "gpt-4o" if is_local else model
-    factor = 1.3 if is_local else 1.0
 
     def count(text: str) -> int:
-        if not text:
-            return 0
-        return int(litellm.token_counter(model=model, text=text) * factor) + 1
+        return int(litellm.token_counter(model=model, text=text)) + 1 if text else 0
 
     return count
 

@@ -20,6 +20,7 @@ SAMPLING = {"frequency_penalty": 0.4, "extra_body": {"repeat_penalty": 1.1}}
 
 _lock = threading.Lock()
 _server = None  # xllamacpp.Server, kept alive for the life of the process
+_session = None  # requests.Session to it, for tokenizing
 
 
 class LocalModelUnavailable(RuntimeError):
@@ -40,6 +41,20 @@ def weights_path() -> Path:
     if not weights:
         raise LocalModelUnavailable(f"No .gguf weights found in {folder}.")
     return weights[0]
+
+
+def count_tokens(text: str) -> int:
+    """Exact token count from the embedded model's own tokenizer (its server's /tokenize):
+    no litellm import, and no guessing from another model's tokenizer."""
+    global _session
+    import requests
+
+    if _session is None:
+        _session = requests.Session()
+    root = api_base()[: -len("/v1")]
+    response = _session.post(f"{root}/tokenize", json={"content": text}, timeout=30)
+    response.raise_for_status()
+    return len(response.json()["tokens"])
 
 
 def api_base() -> str:

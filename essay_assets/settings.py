@@ -111,7 +111,7 @@ class Settings:
 
     @property
     def chunk_max_tokens(self) -> int:
-        return self.chunk_tokens or (1200 if self.uses_local_model else 6000)
+        return self.chunk_tokens or (1000 if self.uses_local_model else 6000)
 
     @property
     def resolved_essay_style(self) -> str:
