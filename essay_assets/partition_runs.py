@@ -56,7 +56,6 @@ class PartitionLoop:
 
     def succeed(self, video_id: str, metadata: dict[str, Any]) -> None:
         self.succeeded.append(video_id)
-        self.context.log.info(f"{video_id}: {self.stage} done")
         self.context.add_asset_metadata(metadata, partition_key=video_id)
 
     @contextmanager
@@ -84,6 +83,9 @@ class PartitionLoop:
 
     def finish(self) -> None:
         """Raise what the step should raise, after every video had its turn."""
+        # One line per step, not per video: each log line is a row in Dagster's event log.
+        self.context.log.info(f"{self.stage}: {len(self.succeeded)} done, {len(self.failed)} failed, "
+                              f"{len(self.skipped)} skipped, {len(self.transient)} to retry")
         if self.transient:
             first = next(iter(self.transient.values()))
             raise dg.Failure(
