@@ -37,6 +37,9 @@ TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
 )
 VIDEO_COLUMNS = ("video_id", "title", "channel_name", "channel_id", "published_at", "url", "metadata_source")
 _common = dict(partitions_def=video_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name=ESSAY_GROUP)
+# Downstream of the transcript, a new upstream materialization (e.g. a transcript refreshed
+# from the UI) brings the rest of the chain up to date by itself; reused answers cost nothing.
+FOLLOW_UPSTREAM = dg.AutomationCondition.eager()
 
 
 class LLMResponseConfig(dg.Config):
@@ -86,7 +89,7 @@ def _fetch_transcript(settings, store, video_id: str) -> Transcript:
     return found
 
 
-@dg.asset(**_common, deps=[transcript], code_version=f"r{PROMPT_REVISION}")
+@dg.asset(**_common, deps=[transcript], code_version=f"r{PROMPT_REVISION}", automation_condition=FOLLOW_UPSTREAM)
 def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
     """The third-guest prompt for this video, split into chunks when the model's context is small."""
     settings, store, warehouse = essay_settings.parts()
@@ -120,6 +123,7 @@ def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySetting
 
 
 @dg.asset(**_common, deps=[essay_prompt], code_version=f"r{PROMPT_REVISION}", pool="llm",
+          automation_condition=FOLLOW_UPSTREAM,
           retry_policy=TRANSIENT_RETRY_POLICY, kinds={"litellm"},
           metadata={"dagster/column_schema": column_schema("llm_calls")})
 def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, essay_settings: EssaySettings) -> None:
@@ -214,6 +218,7 @@ def _spent_today_cents(warehouse) -> float:
 
 
 @dg.asset(**_common, deps=[llm_response], code_version=f"r{PROMPT_REVISION}", kinds={"markdown"},
+          automation_condition=FOLLOW_UPSTREAM,
           metadata={"dagster/column_schema": column_schema("essays")})
 def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
     """The essay as a markdown file with YAML front matter, and its row in the warehouse."""

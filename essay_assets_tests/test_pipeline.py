@@ -66,3 +66,24 @@ def test_unreachable_model_endpoint_fails_clearly_and_writes_no_essay(data_dir, 
     assert not summary.ok
     assert "abcdefghijk" in summary.failures
     assert not (data_dir / "essays" / "abcdefghijk.md").exists()
+
+
+def test_a_new_transcript_brings_the_rest_of_the_chain_by_automation(llm_server, data_dir):
+    from essay_assets import assets
+    from essay_assets.definitions import defs
+    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.resources import EssaySettings
+
+    write_transcript(data_dir, "abcdefghijk")
+    ensure_dagster_home(Settings.from_env())
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("videos", ["abcdefghijk"])
+    before = dg.evaluate_automation_conditions(defs=defs, instance=instance)  # the daemon's previous tick
+    assert before.total_requested == 0  # nothing is requested for videos nobody materialized
+    result = dg.materialize([assets.transcript], partition_key="abcdefghijk", instance=instance,
+                            resources={"essay_settings": EssaySettings()})
+    assert result.success
+    evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)
+    for downstream in ("essay_prompt", "llm_response", "essay"):  # the whole rest of the chain, in one request
+        assert evaluation.get_requested_partitions(dg.AssetKey(downstream)) == {"abcdefghijk"}
+    assert evaluation.get_requested_partitions(dg.AssetKey("transcript")) == set()
