@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from essay_assets.cli import main
+from essay_assets.instance import ensure_dagster_home
 from essay_assets.resources import warehouse_for
 from essay_assets.settings import Settings
 from essay_assets_tests.conftest import run_chain, write_transcript
@@ -16,6 +17,7 @@ def test_invalid_video_references_are_rejected_before_any_partition(data_dir, ca
     assert code == 2
     assert "vimeo.com/12345" in err and "watch this" in err  # what was received
     assert "youtu.be" in err  # what is accepted
+    ensure_dagster_home(Settings.from_env())
     assert not dg.DagsterInstance.get().get_dynamic_partitions("videos")  # not even the good one
     assert not (data_dir / "essays").exists()
 
