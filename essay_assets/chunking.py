@@ -38,8 +38,8 @@ def chunk_snippets(
     chunks: list[Chunk] = []
     current: list[dict[str, Any]] = []
     current_tokens = 0
-    for piece in pieces:
-        tokens = count_tokens(piece["text"]) + 1  # +1: the joining space
+    for piece, piece_tokens in pieces:
+        tokens = piece_tokens + 1  # +1: the joining space
         if current and current_tokens + tokens > max_tokens:
             chunks.append(_make_chunk(len(chunks), current))
             current, current_tokens = [], 0
@@ -51,11 +51,13 @@ def chunk_snippets(
 
 
 def _split_oversized(snippet: dict[str, Any], max_tokens: int, count_tokens: Callable[[str], int]):
+    """[(piece, its token count)]: counted once, since counting may be a tokenizer round trip."""
     text = snippet["text"].strip()
     if not text:
         return []
-    if count_tokens(text) <= max_tokens:
-        return [snippet]
+    tokens = count_tokens(text)
+    if tokens <= max_tokens:
+        return [(snippet, tokens)]
     words, parts, current = text.split(), [], []
     for word in words:
         if current and count_tokens(" ".join(current + [word])) > max_tokens:
@@ -63,7 +65,7 @@ def _split_oversized(snippet: dict[str, Any], max_tokens: int, count_tokens: Cal
             current = []
         current.append(word)
     parts.append(" ".join(current))
-    return [{**snippet, "text": part} for part in parts]
+    return [({**snippet, "text": part}, count_tokens(part)) for part in parts]
 
 
 def _make_chunk(index: int, snippets: list[dict[str, Any]]) -> Chunk:
