@@ -94,6 +94,8 @@ def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySetting
     """The third-guest prompt for this video, split into chunks when the model's context is small."""
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "essay_prompt", warehouse)
+    if any(not store.response_path(v, PROMPT_REVISION).exists() for v in loop.keys):
+        llm.prefetch_litellm()  # the next step will call a model: overlap its client's import with this step
     count_tokens = llm.count_tokens_fn(settings.model, is_local=settings.uses_local_model)
     window = context_window(settings.model, settings.context_window)
     prompts = load_prompts(PROMPT_REVISION)

@@ -11,6 +11,8 @@ import asyncio
 import dataclasses
 import os
 import random
+import sys
+import threading
 import time
 from typing import Any
 
@@ -57,6 +59,14 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
         return Endpoint(settings.model, "openai/local-smollm2", local_model.api_base(), "local", True,
                         local_model.SAMPLING)
     return Endpoint(settings.model, settings.model, settings.api_base, None, False)
+
+
+def prefetch_litellm() -> None:
+    """Start importing litellm in the background (seconds of CPU) while the run does other
+    work: loading the model, tokenizing, writing Dagster events. Importing it later joins
+    this import instead of starting another."""
+    if "litellm" not in sys.modules:
+        threading.Thread(target=litellm_module, name="litellm-import", daemon=True).start()
 
 
 def litellm_module():
