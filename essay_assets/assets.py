@@ -53,6 +53,8 @@ def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings)
     """The conversation's words: a user file, the stored copy, the bundled sample or YouTube."""
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "transcript", warehouse, max_retries=TRANSIENT_RETRIES)
+    if any(not store.response_path(v, PROMPT_REVISION).exists() for v in loop.keys):
+        llm.prefetch_litellm()  # a model will be called downstream: import its client meanwhile
     for video_id in loop.keys:
         with loop.attempt(video_id):
             found = _fetch_transcript(settings, store, video_id)
@@ -94,8 +96,6 @@ def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySetting
     """The third-guest prompt for this video, split into chunks when the model's context is small."""
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "essay_prompt", warehouse)
-    if any(not store.response_path(v, PROMPT_REVISION).exists() for v in loop.keys):
-        llm.prefetch_litellm()  # the next step will call a model: overlap its client's import with this step
     count_tokens = llm.count_tokens_fn(settings.model, is_local=settings.uses_local_model)
     window = context_window(settings.model, settings.context_window)
     prompts = load_prompts(PROMPT_REVISION)
