@@ -87,3 +87,28 @@ def test_a_new_transcript_brings_the_rest_of_the_chain_by_automation(llm_server,
     for downstream in ("essay_prompt", "llm_response", "essay"):  # the whole rest of the chain, in one request
         assert evaluation.get_requested_partitions(dg.AssetKey(downstream)) == {"abcdefghijk"}
     assert evaluation.get_requested_partitions(dg.AssetKey("transcript")) == set()
+
+
+def test_a_crash_after_the_model_answered_resumes_without_a_second_call(llm_server, data_dir, monkeypatch):
+    from essay_assets import publishing
+
+    write_transcript(data_dir, "abcdefghijk")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed between the answer and the essay")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(publishing, "atomic_write_text", crash)
+        try:
+            run_chain(["abcdefghijk"])
+        except KeyboardInterrupt:
+            pass
+    assert llm_server.call_count == 1 and not (data_dir / "essays" / "abcdefghijk.md").exists()
+    # Worse still: the response record is gone too; only the per-call answer survived.
+    for path in (data_dir / "raw" / "responses").glob("*"):
+        path.unlink()
+    summary = run_chain(["abcdefghijk"])
+    assert summary.ok
+    assert llm_server.call_count == 1  # the paid answer was reused, not bought again
+    calls = warehouse_for(Settings.from_env()).query("SELECT count(*) AS n FROM llm_calls")
+    assert calls[0]["n"] == 1
