@@ -64,10 +64,6 @@ def load_prompts(revision: int | None = None, prompts_dir: Path = PROMPTS_DIR) -
     )
 
 
-def current_revision() -> int:
-    return load_prompts().revision
-
-
 def _describe(video: VideoContext) -> str:
     parts = [f"YouTube video {video.video_id}"]
     if video.title:
