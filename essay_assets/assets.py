@@ -55,24 +55,28 @@ def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings)
     loop = PartitionLoop(context, "transcript", warehouse, max_retries=TRANSIENT_RETRIES)
     if any(not store.response_path(v, PROMPT_REVISION).exists() for v in loop.keys):
         llm.prefetch_litellm()  # a model will be called downstream: import its client meanwhile
+    video_rows, transcript_rows = [], []
     for video_id in loop.keys:
         with loop.attempt(video_id):
             found = _fetch_transcript(settings, store, video_id)
             video = intake.obtain_video_metadata(store, video_id)
-            warehouse.write("videos", [{**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()}])
-            warehouse.write("transcripts", [{
+            video_rows.append({**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()})
+            transcript_rows.append({
                 "video_id": video_id, "source": found.source, "language_code": found.language_code,
                 "is_generated": found.is_generated, "is_translated": found.is_translated,
                 "snippet_count": len(found.snippets), "word_count": found.word_count,
                 "content_sha256": found.content_sha256, "path": str(store.transcript_path(video_id)),
                 "fetched_at": utc_now(),
-            }])
+            })
             loop.succeed(video_id, {
                 "source": found.source, "language": found.language_code or "unknown",
                 "is_generated": bool(found.is_generated), "is_translated": bool(found.is_translated),
                 "snippet_count": len(found.snippets), "word_count": found.word_count,
                 "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
             })
+    # One segment per table per step, not per video: the raw store already holds every transcript.
+    warehouse.write("videos", video_rows)
+    warehouse.write("transcripts", transcript_rows)
     context.add_output_metadata(row_count(warehouse, "transcripts"))
     loop.finish()
 
@@ -96,9 +100,8 @@ def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySetting
     """The third-guest prompt for this video, split into chunks when the model's context is small."""
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "essay_prompt", warehouse)
-    count_tokens = llm.count_tokens_fn(settings.model, is_local=settings.uses_local_model)
-    window = context_window(settings.model, settings.context_window)
     prompts = load_prompts(PROMPT_REVISION)
+    planner = _Planner(settings)
     for video_id in loop.keys:
         stored = store.read(store.transcript_path(video_id))
         if stored is None:
@@ -107,21 +110,51 @@ def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySetting
         with loop.attempt(video_id):
             found = Transcript.from_json(stored)
             video = _video_context(store, video_id)
-            try:
-                plan = plan_prompt(prompts, video, list(found.snippets), context_window=window,
-                                   essay_max_tokens=settings.essay_max_tokens, count_tokens=count_tokens,
-                                   chunk_max_tokens=settings.chunk_max_tokens, notes_max_tokens=settings.notes_max_tokens,
-                                   essay_style=settings.resolved_essay_style)
-            except ValueError as exc:
-                raise StageFailure(f"Video {video_id}: {exc}", reason="context_too_small") from None
-            store.write(store.plan_path(video_id, PROMPT_REVISION),
-                        {"transcript_sha256": found.content_sha256, "model": settings.model, "plan": plan.to_json()})
+            inputs = planner.inputs(found, video)
+            previous = store.read(store.plan_path(video_id, PROMPT_REVISION))
+            if previous and previous.get("inputs") == inputs:
+                plan = PromptPlan.from_json(previous["plan"])  # same inputs, same plan: no tokenizing
+            else:
+                plan = planner.plan(prompts, video, found)
+                store.write(store.plan_path(video_id, PROMPT_REVISION), {
+                    "transcript_sha256": found.content_sha256, "model": settings.model, "inputs": inputs,
+                    "plan": plan.to_json()})
             loop.succeed(video_id, {
                 "prompt_revision": PROMPT_REVISION, "prompt_tokens": plan.prompt_tokens,
-                "context_window": window or 0, "fits_context": plan.fits_context, "mode": plan.mode,
+                "context_window": plan.context_window or 0, "fits_context": plan.fits_context, "mode": plan.mode,
                 "chunk_count": plan.chunk_count,
             })
     loop.finish()
+
+
+class _Planner:
+    """Plans prompts; its tokenizer and the model's context window are looked up only when a
+    plan must really be made (for hosted models that means importing litellm)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._tools = None
+
+    def inputs(self, found: Transcript, video: VideoContext) -> dict:
+        s = self.settings
+        return {"transcript_sha256": found.content_sha256, "model": s.model, "video": vars(video),
+                "context_window_override": s.context_window, "essay_max_tokens": s.essay_max_tokens,
+                "chunk_max_tokens": s.chunk_max_tokens, "notes_max_tokens": s.notes_max_tokens,
+                "essay_style": s.resolved_essay_style}
+
+    def plan(self, prompts, video: VideoContext, found: Transcript) -> PromptPlan:
+        s = self.settings
+        if self._tools is None:
+            self._tools = (llm.count_tokens_fn(s.model, is_local=s.uses_local_model),
+                           context_window(s.model, s.context_window))
+        count_tokens, window = self._tools
+        try:
+            return plan_prompt(prompts, video, list(found.snippets), context_window=window,
+                               essay_max_tokens=s.essay_max_tokens, count_tokens=count_tokens,
+                               chunk_max_tokens=s.chunk_max_tokens, notes_max_tokens=s.notes_max_tokens,
+                               essay_style=s.resolved_essay_style)
+        except ValueError as exc:
+            raise StageFailure(f"Video {video.video_id}: {exc}", reason="context_too_small") from None
 
 
 @dg.asset(**_common, deps=[essay_prompt], code_version=f"r{PROMPT_REVISION}", pool="llm",
@@ -226,6 +259,7 @@ def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> N
     """The essay as a markdown file with YAML front matter, and its row in the warehouse."""
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "essay", warehouse)
+    essay_rows = []
     for video_id in loop.keys:
         response = store.read(store.response_path(video_id, PROMPT_REVISION))
         transcript_now = store.read(store.transcript_path(video_id))
@@ -234,8 +268,10 @@ def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> N
             loop.skip(video_id, "no model response for the current transcript and model")
             continue
         with loop.attempt(video_id):
-            published = publish_essay(settings, store, warehouse, video_id, PROMPT_REVISION, response, context.run.run_id)
+            published = publish_essay(settings, store, video_id, PROMPT_REVISION, response, context.run.run_id)
+            essay_rows.append(published.row)
             loop.succeed(video_id, published.metadata)
+    warehouse.write("essays", essay_rows)  # files first, then one segment for all their rows
     warehouse.maybe_compact()
     warehouse.ensure_database()
     context.add_output_metadata({**row_count(warehouse, "essays"), "dagster/column_lineage": essays_column_lineage()})

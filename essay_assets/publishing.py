@@ -25,7 +25,6 @@ from essay_assets.rendering import (
 )
 from essay_assets.settings import Settings
 from essay_assets.transcripts import Transcript, word_count
-from essay_assets.warehouse import Warehouse
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +32,7 @@ class Published:
     path: str
     front_matter: dict[str, Any]
     metadata: dict[str, Any]
+    row: dict[str, Any]  # for the essays table
 
 
 def build_front_matter(*, video_id: str, revision: int, response: dict[str, Any], transcript: Transcript,
@@ -67,7 +67,7 @@ def build_front_matter(*, video_id: str, revision: int, response: dict[str, Any]
     }
 
 
-def publish_essay(settings: Settings, store: RawStore, warehouse: Warehouse, video_id: str, revision: int,
+def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: int,
                   response: dict[str, Any], run_id: str | None) -> Published:
     transcript = Transcript.from_json(store.read(store.transcript_path(video_id)))
     video = obtain_video_metadata(store, video_id)
@@ -80,7 +80,7 @@ def publish_essay(settings: Settings, store: RawStore, warehouse: Warehouse, vid
     current_path = settings.essays_dir / f"{video_id}.md"
     atomic_write_text(revision_path, text)
     atomic_write_text(current_path, text)
-    warehouse.write("essays", [{
+    row = {
         "video_id": video_id, "prompt_revision": revision, "response_id": response["response_id"],
         "schema_version": SCHEMA_VERSION, "llm_model": response["model"],
         "created_at": datetime.fromisoformat(response["created_at"]),
@@ -94,7 +94,7 @@ def publish_essay(settings: Settings, store: RawStore, warehouse: Warehouse, vid
         "published_at": fields["publishedAt"], "video_url": fields["videoUrl"],
         "transcript_source": fields["transcriptSource"], "transcript_language": fields["transcriptLanguage"],
         "path": str(revision_path), "run_id": run_id,
-    }])
+    }
     cost = fields["estimatedCostCents"]
     metadata = {
         "path": dg.MetadataValue.path(str(current_path)),
@@ -107,4 +107,4 @@ def publish_essay(settings: Settings, store: RawStore, warehouse: Warehouse, vid
         "cost_source": fields["costSource"],
         "prompt_revision": revision,
     }
-    return Published(str(current_path), fields, metadata)
+    return Published(str(current_path), fields, metadata, row)
