@@ -7,7 +7,8 @@ import re
 
 _SECRET_NAME = re.compile(r"(API_KEY|_TOKEN|PASSWORD|SECRET|_KEY)$", re.IGNORECASE)
 _KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sk-or-v1-[A-Za-z0-9]{8,}|AKIA[0-9A-Z]{16})")
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
+# `user:pass@` or a bare `token@` in any URL (proxy URLs carry credentials this way).
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
 
 
 def secret_values(environ: dict[str, str] | None = None) -> list[str]:
@@ -25,5 +26,9 @@ def redact(text: str | None, environ: dict[str, str] | None = None) -> str | Non
         return None
     for value in secret_values(environ):
         text = text.replace(value, "***")
-    text = _KEY_SHAPES.sub("***", text)
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text)
+    return redact_url_credentials(_KEY_SHAPES.sub("***", text))
+
+
+def redact_url_credentials(text: str) -> str:
+    """Replace the credentials of any URL inside `text` with `***@`."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
-import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -50,6 +49,8 @@ from youtube_transcript_api.proxies import (
     ProxyConfig,
     WebshareProxyConfig,
 )
+
+from essay_assets.redaction import redact_url_credentials
 
 WATCH_URL = "https://www.youtube.com/watch?v={video_id}"
 
@@ -117,12 +118,7 @@ def proxy_config_from_env(environ: Mapping[str, str] = os.environ) -> ProxyConfi
     return None
 
 
-_URL_CREDENTIALS_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
-
-
-def redact_credentials(text: str) -> str:
-    """Replace `user:pass@` in any URL inside `text` with `***@`."""
-    return _URL_CREDENTIALS_RE.sub(r"\g<scheme>***@", text)
+redact_credentials = redact_url_credentials  # the one redaction mechanism, under this module's name
 
 
 def describe_proxy(proxy_config: ProxyConfig | None) -> str:
