@@ -1,0 +1,97 @@
+"""The shipped instance's event log: Dagster's SQLite files, with connections kept open."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from essay_assets.event_log import PooledSqliteEventLogStorage
+from essay_assets.instance import ensure_dagster_home
+from essay_assets.settings import Settings
+
+
+def _message(run_id: str, text: str) -> EventLogEntry:
+    return EventLogEntry(error_info=None, level=logging.INFO, user_message=text, run_id=run_id,
+                         timestamp=time.time(), step_key=None, job_name="essays_job", dagster_event=None)
+
+
+def test_the_shipped_instance_uses_it_in_dagsters_own_layout(data_dir: Path):
+    home = ensure_dagster_home(Settings.from_env())
+    storage = dg.DagsterInstance.get().event_log_storage
+    assert isinstance(storage, PooledSqliteEventLogStorage)
+    # Same folder as Dagster's default, so switching storage classes loses no history.
+    assert Path(storage._base_dir) == home / "history" / "runs"
+
+
+def test_reads_and_writes_interoperate_with_the_stock_storage(tmp_path: Path):
+    pooled = PooledSqliteEventLogStorage(str(tmp_path))
+    stock = SqliteEventLogStorage(str(tmp_path))  # another connection, as another process has
+    pooled.store_event(_message("run-a", "from pooled"))
+    stock.store_event(_message("run-a", "from stock"))
+    stock.add_dynamic_partitions("videos", ["abc123def45"])
+    # Nothing stale: the kept connection sees what another connection committed.
+    assert [e.user_message for e in pooled.get_logs_for_run("run-a")] == ["from pooled", "from stock"]
+    assert pooled.get_dynamic_partitions("videos") == ["abc123def45"]
+    pooled.add_dynamic_partitions("videos", ["zyx987wvu65"])
+    assert stock.get_dynamic_partitions("videos") == ["abc123def45", "zyx987wvu65"]
+    pooled.dispose()
+
+
+def test_open_run_files_are_bounded_and_evicted_runs_still_read(tmp_path: Path):
+    storage = PooledSqliteEventLogStorage(str(tmp_path), max_open_run_shards=3)
+    run_ids = [f"run-{i}" for i in range(10)]
+    for run_id in run_ids:
+        storage.store_event(_message(run_id, f"hello {run_id}"))
+    storage.get_dynamic_partitions("videos")  # the index file stays open besides the runs
+    open_shards = list(storage._engines)
+    assert sorted(open_shards) == sorted(["index", *run_ids[-3:]])  # the most recent runs
+    for run_id in run_ids:  # the evicted ones reopen
+        assert [e.user_message for e in storage.get_logs_for_run(run_id)] == [f"hello {run_id}"]
+    assert len(storage._engines) == 4
+    storage.dispose()
+    assert not storage._engines
+
+
+def test_wipe_closes_the_run_files_it_deletes(tmp_path: Path):
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    storage.store_event(_message("run-w", "to be wiped"))
+    storage.wipe()
+    assert not (tmp_path / "run-w.db").exists()
+    assert storage.get_logs_for_run("run-w") == []
+    storage.store_event(_message("run-w", "after"))
+    assert [e.user_message for e in storage.get_logs_for_run("run-w")] == ["after"]
+    storage.dispose()
+
+
+_WRITER = """
+import sys, dagster as dg
+instance = dg.DagsterInstance.get()
+tag = sys.argv[1]
+for i in range(150):
+    instance.add_dynamic_partitions("videos", [f"{tag}{i:08d}"])
+    instance.report_runless_asset_event(dg.AssetMaterialization("transcript", partition=f"{tag}{i:08d}"))
+"""
+
+
+def test_processes_writing_at_once_lose_nothing(data_dir: Path):
+    """Kept connections must not turn SQLite's short write locks into 'database is locked'."""
+    ensure_dagster_home(Settings.from_env())
+    # Create the databases first, as `essays run`/`essays ui` do: Dagster's own first-time
+    # setup races when several processes create a new instance at once (stock storage too).
+    dg.DagsterInstance.get().get_dynamic_partitions("videos")
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, tag], stderr=subprocess.PIPE, text=True)
+               for tag in ("p1", "p2", "p3")]
+    for writer in writers:
+        _, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err[-2000:]
+    instance = dg.DagsterInstance.get()
+    assert len(instance.get_dynamic_partitions("videos")) == 450
+    materialized = instance.get_materialized_partitions(dg.AssetKey("transcript"))
+    assert len(materialized) == 450
