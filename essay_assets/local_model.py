@@ -8,9 +8,12 @@ the same code path as a paid model. One server per process, started on first use
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
+import json
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 CONTEXT_WINDOW = 8192
 # A 135M model loops ("It's as simple as a tree. It's as simple as a tree.") without
@@ -20,7 +23,8 @@ SAMPLING = {"frequency_penalty": 0.4, "extra_body": {"repeat_penalty": 1.1}}
 
 _lock = threading.Lock()
 _server = None  # xllamacpp.Server, kept alive for the life of the process
-_session = None  # requests.Session to it, for tokenizing
+_tokenizer_connection: http.client.HTTPConnection | None = None  # kept open: one per process
+_tokenizer_lock = threading.Lock()
 
 
 class LocalModelUnavailable(RuntimeError):
@@ -45,16 +49,42 @@ def weights_path() -> Path:
 
 def count_tokens(text: str) -> int:
     """Exact token count from the embedded model's own tokenizer (its server's /tokenize):
-    no litellm import, and no guessing from another model's tokenizer."""
-    global _session
-    import requests
+    no litellm import, and no guessing from another model's tokenizer.
 
-    if _session is None:
-        _session = requests.Session()
-    root = api_base()[: -len("/v1")]
-    response = _session.post(f"{root}/tokenize", json={"content": text}, timeout=30)
-    response.raise_for_status()
-    return len(response.json()["tokens"])
+    Planning counts every snippet (376 for the bundled sample), so this is a plain kept-alive
+    HTTP connection: 0.25 s for the sample where a requests.Session took 0.75 s."""
+    body = json.dumps({"content": text})
+    with _tokenizer_lock:
+        for attempt in (1, 2):
+            connection = _tokenizer()
+            try:
+                connection.request("POST", "/tokenize", body=body, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                payload = response.read()
+            except (http.client.HTTPException, OSError):
+                _drop_tokenizer()  # the server closed the kept connection: reconnect once
+                if attempt == 2:
+                    raise
+                continue
+            if response.status != 200:
+                raise RuntimeError(f"The embedded model's tokenizer answered HTTP {response.status}: {payload[:200]!r}")
+            return len(json.loads(payload)["tokens"])
+    raise AssertionError("unreachable")
+
+
+def _tokenizer() -> http.client.HTTPConnection:
+    global _tokenizer_connection
+    if _tokenizer_connection is None:
+        address = urlsplit(api_base())
+        _tokenizer_connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    return _tokenizer_connection
+
+
+def _drop_tokenizer() -> None:
+    global _tokenizer_connection
+    if _tokenizer_connection is not None:
+        _tokenizer_connection.close()
+    _tokenizer_connection = None
 
 
 def api_base() -> str:

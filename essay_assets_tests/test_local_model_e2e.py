@@ -36,3 +36,16 @@ def test_demo_writes_a_real_essay_with_the_embedded_model(data_dir):
     assert rows == [("demo-sample", fields["llmCallCount"])]
     assert [line for line in body.splitlines() if line.startswith("## ")] == [
         "## Reflections", "## Research directions", "## Challenging the assumptions", "## Conclusion"]
+
+
+@pytest.mark.slow
+def test_the_embedded_tokenizer_counts_exactly_and_survives_a_dropped_connection():
+    from essay_assets import local_model
+
+    words = "The canopy cools the street at night, measured twice."
+    first = local_model.count_tokens(words)
+    assert 8 <= first <= 30  # a real BPE count, not a word count (9) or a character count (54)
+    assert local_model.count_tokens(words + " " + words) > first
+    local_model._tokenizer_connection.sock.close()  # as if the server dropped the kept connection
+    assert local_model.count_tokens(words) == first
+    assert local_model.count_tokens("") == 0
