@@ -89,6 +89,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[db.engine.Connection]:
+        if not isinstance(shard, str):
+            raise TypeError(f"shard must be a run ID or {INDEX_SHARD_NAME!r}, got {shard!r}")
         with self._db_lock:
             engine = self._engine(shard)
             if shard not in self._initialized_dbs:
