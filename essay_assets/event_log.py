@@ -40,7 +40,7 @@ def default_base_dir() -> str:
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         raise RuntimeError("DAGSTER_HOME is not set; the event log needs a home for its files")
-    return os.path.join(home, "history", "runs")
+    return os.path.join(os.path.expanduser(home), "history", "runs")
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):

@@ -27,8 +27,10 @@ from essay_assets.rendering import (
 from essay_assets.runner import contiguous_blocks
 from essay_assets.transcripts import TranscriptFileError, load_user_transcript, parse_json_snippets
 
-# The old system's essay, beside the repository: its front matter fields are a contract.
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "000_59b128734f937062.txt"
+# The old system's essay (../shared/examples/ beside the repository): its front matter fields
+# are a contract. A copy lives in the fixtures so a clone tests it on any machine.
+REFERENCE = Path(__file__).parent / "fixtures" / "reference_000_59b128734f937062.txt"
+SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "000_59b128734f937062.txt"
 
 
 
@@ -99,6 +101,12 @@ def test_user_transcript_errors_are_actionable(tmp_path):
 def reference_fields() -> dict:
     fields, _ = parse_essay(REFERENCE.read_text())
     return fields
+
+
+def test_the_fixture_is_the_shared_reference_where_that_is_present():
+    expected = SHARED_REFERENCE.read_text() if SHARED_REFERENCE.exists() else REFERENCE.read_text()
+    assert REFERENCE.read_text() == expected
+    assert "estimatedCostCents: 0" in expected  # the old bug the contract's fields carry
 
 
 def test_reference_front_matter_round_trips_with_every_field_in_order():
