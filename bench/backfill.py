@@ -8,7 +8,7 @@ at once. Four ways to write the same 100 essays, measured side by side in one ru
 
 The physical bound is N * delay / concurrency = 100 * 2 / 8 = 25 s.
 
-    cd /work/main && .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--keep]
+    .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--keep]
 
 Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md).
 (a) and (b) use separate data dirs and DAGSTER_HOMEs so neither reuses the other's answers.
