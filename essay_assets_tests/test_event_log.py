@@ -95,3 +95,21 @@ def test_processes_writing_at_once_lose_nothing(data_dir: Path):
     assert len(instance.get_dynamic_partitions("videos")) == 450
     materialized = instance.get_materialized_partitions(dg.AssetKey("transcript"))
     assert len(materialized) == 450
+
+
+def test_an_untouched_older_template_is_upgraded_and_an_edited_one_kept(data_dir: Path, tmp_path: Path,
+                                                                         monkeypatch):
+    from essay_assets.instance import shipped_template
+
+    older = (Path(__file__).parent / "fixtures" / "dagster.yaml.shipped-before-event-log").read_text()
+    assert "event_log_storage" not in older
+    cases = (("untouched", older, shipped_template(), PooledSqliteEventLogStorage),
+             ("edited", older + "\n# my own run limits\n", None, SqliteEventLogStorage))
+    for name, text, expected, storage_class in cases:
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(text)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        ensure_dagster_home(Settings.from_env())
+        assert (home / "dagster.yaml").read_text() == (expected or text)
+        assert type(dg.DagsterInstance.get().event_log_storage) is storage_class
