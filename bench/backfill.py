@@ -236,17 +236,18 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         rows.append(f"| {label} | {measure} | {fmt(wall)} | {per_essay} | {ratio} | "
                     f"{fmt(None if cpu is None else cpu / n, 3)} | {fmt(rss, 0)} | {'—' if calls is None else calls} | {load} |")
 
+    def child_row(label, r):  # (a) and (c): a child process timed with its own CPU and memory
+        row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
+
     if "a" in results:
-        a = results["a"]
-        row("(a) `essays run` (CLI)", "process start → exit", a["wall_s"], a["cpu_s"], a["maxrss_mb"], a["calls"], load=a["load"])
+        child_row("(a) `essays run` (CLI)", results["a"])
     if "b" in results:
         b = results["b"]
         row("(b) UI backfill (`dagster dev`)", "launch → last essay file", b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
         row("", "launch → COMPLETED_SUCCESS", b["launch_to_complete_s"])
         row("", f"the run itself ({b['runs']} run)", b["run_duration_s"])
     if "c" in results:
-        c = results["c"]
-        row("(c) sequential Python loop", "process start → exit", c["wall_s"], c["cpu_s"], c["maxrss_mb"], c["calls"], load=c["load"])
+        child_row("(c) sequential Python loop", results["c"])
     if "d" in results:
         d = results["d"]
         row("(d) second backfill, unchanged", "launch → COMPLETED_SUCCESS", d["launch_to_complete_s"], calls=d["calls"], load=d["load"])

@@ -55,21 +55,21 @@ def count_tokens(text: str) -> int:
     HTTP connection: 0.25 s for the sample where a requests.Session took 0.75 s."""
     body = json.dumps({"content": text})
     with _tokenizer_lock:
-        for attempt in (1, 2):
-            connection = _tokenizer()
-            try:
-                connection.request("POST", "/tokenize", body=body, headers={"Content-Type": "application/json"})
-                response = connection.getresponse()
-                payload = response.read()
-            except (http.client.HTTPException, OSError):
-                _drop_tokenizer()  # the server closed the kept connection: reconnect once
-                if attempt == 2:
-                    raise
-                continue
-            if response.status != 200:
-                raise RuntimeError(f"The embedded model's tokenizer answered HTTP {response.status}: {payload[:200]!r}")
-            return len(json.loads(payload)["tokens"])
-    raise AssertionError("unreachable")
+        try:
+            status, payload = _post_tokenize(body)
+        except (http.client.HTTPException, OSError):
+            _drop_tokenizer()  # the server closed the kept connection: reconnect once
+            status, payload = _post_tokenize(body)
+    if status != 200:
+        raise RuntimeError(f"The embedded model's tokenizer answered HTTP {status}: {payload[:200]!r}")
+    return len(json.loads(payload)["tokens"])
+
+
+def _post_tokenize(body: str) -> tuple[int, bytes]:
+    connection = _tokenizer()
+    connection.request("POST", "/tokenize", body=body, headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    return response.status, response.read()
 
 
 def _tokenizer() -> http.client.HTTPConnection:

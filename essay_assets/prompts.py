@@ -75,15 +75,15 @@ def _describe(video: VideoContext) -> str:
     return " ".join(parts)
 
 
+# The last line of every essay request; a sectioned essay swaps it for one section's instruction.
 WHOLE_ESSAY_INSTRUCTION = "Write the essay now, following the structure exactly."
 
 
-def essay_messages(prompts: PromptSet, video: VideoContext, transcript_text: str,
-                   instruction: str = WHOLE_ESSAY_INSTRUCTION) -> list[dict[str, str]]:
+def essay_messages(prompts: PromptSet, video: VideoContext, transcript_text: str) -> list[dict[str, str]]:
     """One call: the whole transcript fits the model's context."""
     user = (
         f"Here is the transcript of {_describe(video)}.\n\n"
-        "<transcript>\n" + transcript_text.strip() + "\n</transcript>\n\n" + instruction
+        "<transcript>\n" + transcript_text.strip() + "\n</transcript>\n\n" + WHOLE_ESSAY_INSTRUCTION
     )
     return [{"role": "system", "content": prompts.essay_system}, {"role": "user", "content": user}]
 
@@ -99,14 +99,13 @@ def chunk_notes_messages(prompts: PromptSet, video: VideoContext, chunk: Chunk, 
     return [{"role": "system", "content": prompts.chunk_notes_system}, {"role": "user", "content": user}]
 
 
-def essay_from_notes_messages(prompts: PromptSet, video: VideoContext, notes: list[str],
-                              instruction: str = WHOLE_ESSAY_INSTRUCTION) -> list[dict[str, str]]:
+def essay_from_notes_messages(prompts: PromptSet, video: VideoContext, notes: list[str]) -> list[dict[str, str]]:
     """Reduce step: the essay from the notes on every chunk, in conversation order."""
     body = "\n\n".join(f"Notes on part {i + 1}:\n{n.strip()}" for i, n in enumerate(notes))
     user = (
         f"The transcript of {_describe(video)} was too long to read at once, so here are notes on "
         f"each of its {len(notes)} parts, in order.\n\n"
-        "<conversation_notes>\n" + body + "\n</conversation_notes>\n\n" + instruction
+        "<conversation_notes>\n" + body + "\n</conversation_notes>\n\n" + WHOLE_ESSAY_INSTRUCTION
     )
     return [{"role": "system", "content": prompts.essay_system}, {"role": "user", "content": user}]
 

@@ -40,7 +40,7 @@ class Settings:
     model: str = LOCAL_MODEL
     api_base: str | None = None
     temperature: float = 0.7
-    # Essay length cap in tokens; default 1500, or 700 for the embedded model (it is slow
+    # Essay length cap in tokens; default 1500, or 600 for the embedded model (it is slow
     # to generate on 2 cores and drifts in long outputs).
     max_output_tokens: int | None = None
     # Map-reduce sizes (tokens), when a transcript does not fit the context. The embedded model

@@ -11,7 +11,7 @@ The pipeline needs to know one thing about a failure: will trying again help?
 
 Credentials never appear in messages: proxy passwords live only in the environment and
 in the `ProxyConfig` handed to the library, and every message built here goes through
-`redact_credentials`.
+`redaction.redact_url_credentials`.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class TranscriptUnavailable(Exception):
     def __init__(self, video_id: str, reason: str, message: str):
         self.video_id = video_id
         self.reason = reason
-        super().__init__(redact_credentials(message))
+        super().__init__(redact_url_credentials(message))
 
 
 class TranscriptFetchTransient(Exception):
@@ -99,7 +99,7 @@ class TranscriptFetchTransient(Exception):
     def __init__(self, video_id: str, reason: str, message: str):
         self.video_id = video_id
         self.reason = reason
-        super().__init__(redact_credentials(message))
+        super().__init__(redact_url_credentials(message))
 
 
 # ---- proxies --------------------------------------------------------------------------
@@ -118,16 +118,13 @@ def proxy_config_from_env(environ: Mapping[str, str] = os.environ) -> ProxyConfi
     return None
 
 
-redact_credentials = redact_url_credentials  # the one redaction mechanism, under this module's name
-
-
 def describe_proxy(proxy_config: ProxyConfig | None) -> str:
     """A log-safe description of the proxy in use (never the URL's credentials)."""
     if proxy_config is None:
         return "no proxy"
     if isinstance(proxy_config, WebshareProxyConfig):
         return "a Webshare proxy"
-    return f"the proxy {redact_credentials(str(proxy_config.to_requests_dict().get('https')))}"
+    return f"the proxy {redact_url_credentials(str(proxy_config.to_requests_dict().get('https')))}"
 
 
 # ---- fetching -----------------------------------------------------------------------------
@@ -346,7 +343,7 @@ def _network_error(
         reason, what = "connection_error", "could not connect"
     else:
         reason, what = "network_error", "failed"
-    summary = redact_credentials(str(exc))[:300]
+    summary = redact_url_credentials(str(exc))[:300]
     return TranscriptFetchTransient(
         video_id,
         reason,

@@ -23,6 +23,7 @@ import youtube_transcript_api
 from requests.adapters import BaseAdapter
 from youtube_transcript_api.proxies import GenericProxyConfig, WebshareProxyConfig
 
+from essay_assets.redaction import redact_url_credentials
 from essay_assets.youtube import (
     FetchedTranscriptData,
     TranscriptFetchTransient,
@@ -30,7 +31,6 @@ from essay_assets.youtube import (
     YouTubePacer,
     fetch_transcript,
     proxy_config_from_env,
-    redact_credentials,
 )
 
 ASSETS = Path(youtube_transcript_api.__file__).parent / "test" / "assets"
@@ -271,8 +271,8 @@ def test_proxy_config_from_env():
 
 
 def test_redact_credentials():
-    assert redact_credentials("via http://bob:s3cret@proxy:8080/ now") == "via http://***@proxy:8080/ now"
-    assert redact_credentials("http://proxy:8080/") == "http://proxy:8080/"
+    assert redact_url_credentials("via http://bob:s3cret@proxy:8080/ now") == "via http://***@proxy:8080/ now"
+    assert redact_url_credentials("http://proxy:8080/") == "http://proxy:8080/"
 
 
 def _full_text(exc: BaseException) -> str:
