@@ -165,7 +165,7 @@ def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, e
     """The model's essay, from one call or map-reduce over chunks; reused when nothing changed."""
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "llm_response", warehouse, max_retries=TRANSIENT_RETRIES)
-    jobs = []
+    jobs, reused_calls = [], []
     for video_id in loop.keys:
         stored = store.read(store.plan_path(video_id, PROMPT_REVISION))
         if stored is None or stored.get("model") != settings.model:
@@ -176,8 +176,12 @@ def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, e
         previous = store.read(store.response_path(video_id, PROMPT_REVISION))
         if previous and previous["fingerprint"] == fingerprint and not config.force_refresh:
             loop.succeed(video_id, _response_metadata(previous, reused=True))  # nothing changed: no call, no cost
+            reused_calls += previous["calls"]
         else:
             jobs.append((video_id, plan, fingerprint))
+    # Rows of reused calls again (same call_id: replaced, not duplicated), in case a killed run
+    # stored the answer but never got its row into the warehouse.
+    warehouse.write("llm_calls", [essay_writer.call_row_from_json(row) for row in reused_calls])
     if jobs:  # only now start the model client: a fully reused run never imports litellm
         asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh))
     context.add_output_metadata(row_count(warehouse, "llm_calls"))
@@ -225,7 +229,10 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
             store.write(store.response_path(video_id, PROMPT_REVISION), record)
             loop.succeed(video_id, _response_metadata(record, reused=False))
 
-    await asyncio.gather(*(answer(*job) for job in jobs))
+    try:
+        await asyncio.gather(*(answer(*job) for job in jobs))
+    finally:
+        ledger.flush_rows()
 
 
 def _response_metadata(record: dict, *, reused: bool) -> dict:

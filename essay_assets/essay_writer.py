@@ -1,14 +1,17 @@
 """Turning a prompt plan into an essay draft: the model calls of one video, with their
 bookkeeping. Every answered call is written to the raw store *before* anything else
-happens, then to `llm_calls`; an identical request already answered is reused, so a
-crash, a kill or a re-run never pays twice for the same answer."""
+happens; its `llm_calls` row follows in batches (one warehouse segment per batch, not per
+call). An identical request already answered is reused and its row written again, so a
+crash, a kill or a re-run never pays twice for the same answer nor loses its row."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from essay_assets import llm
@@ -28,6 +31,7 @@ from essay_assets.settings import Settings
 from essay_assets.warehouse import Warehouse, utc_now
 
 MAX_REDUCE_ROUNDS = 4
+ROWS_FLUSH_EVERY_S = 15.0  # how stale `llm_calls` may be while a long step is still calling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +54,12 @@ def response_fingerprint(plan: PromptPlan, settings: Settings, transcript_sha: s
         "essay_max_tokens": plan.essay_max_tokens,
         "plan": stable_hash(plan.to_json()),
     }
+
+
+def call_row_from_json(row: dict[str, Any]) -> dict[str, Any]:
+    """An `llm_calls` row as the raw store keeps it (timestamps as text), ready for the table."""
+    created = row.get("created_at")
+    return {**row, "created_at": datetime.fromisoformat(created) if isinstance(created, str) else created}
 
 
 def totals_from_calls(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -92,6 +102,8 @@ class CallLedger:
         self.force_refresh = force_refresh
         self.log = log
         self.new_calls = 0
+        self._pending_rows: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
 
     async def call(self, *, video_id: str, response_id: str, stage: str, chunk_index: int | None,
                    prompt_revision: int, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, dict[str, Any]]:
@@ -100,6 +112,9 @@ class CallLedger:
         path = self.store.call_path(video_id, request_key)
         stored = None if self.force_refresh else self.store.read(path)
         if stored is not None:
+            # Answered before (maybe by a run killed before its row reached the warehouse):
+            # write the row again; the same call_id replaces, never duplicates.
+            self._add_row(call_row_from_json(stored["row"]))
             return stored["content"], stored["row"]
         base_row = {
             "response_id": response_id, "video_id": video_id, "run_id": self.run_id, "stage": stage,
@@ -131,17 +146,31 @@ class CallLedger:
         # The paid answer goes to disk first; the table row can always be rebuilt from it.
         self.store.write(path, {"content": outcome.content, "row": row, "raw_response": outcome.raw_response,
                                 "cost_warning": outcome.cost.warning})
-        self.warehouse.write("llm_calls", [row])
+        # It is safe on disk: let calls waiting for a slot go out before the bookkeeping below,
+        # so the provider is never left idle while rows and events are written.
+        await asyncio.sleep(0)
         self.new_calls += 1
+        self._add_row(row)
         if outcome.cost.warning and self.log:
             self.log.warning(f"{video_id}: {outcome.cost.warning}")
         return outcome.content, row
 
     def _record_failure(self, base_row: dict[str, Any], exc: llm.ModelCallError) -> None:
-        self.warehouse.write("llm_calls", [{
+        self._add_row({
             **base_row, "call_id": uuid.uuid4().hex, "status": "failed", "error": redact(str(exc)),
             "cost_source": "unknown", "created_at": utc_now(),
-        }])
+        })
+
+    def _add_row(self, row: dict[str, Any]) -> None:
+        self._pending_rows.append(row)
+        if time.monotonic() - self._last_flush >= ROWS_FLUSH_EVERY_S:
+            self.flush_rows()
+
+    def flush_rows(self) -> None:
+        """Write the pending `llm_calls` rows as one segment (call it when the step ends)."""
+        rows, self._pending_rows = self._pending_rows, []
+        self._last_flush = time.monotonic()
+        self.warehouse.write("llm_calls", rows)
 
 
 async def write_draft(*, video: VideoContext, plan: PromptPlan, prompts: PromptSet, ledger: CallLedger,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from essay_assets.rendering import REFERENCE_FIELDS, parse_essay
 from essay_assets.resources import warehouse_for
@@ -112,3 +113,35 @@ def test_a_crash_after_the_model_answered_resumes_without_a_second_call(llm_serv
     assert llm_server.call_count == 1  # the paid answer was reused, not bought again
     calls = warehouse_for(Settings.from_env()).query("SELECT count(*) AS n FROM llm_calls")
     assert calls[0]["n"] == 1
+
+
+def test_a_kill_before_the_call_row_reached_the_warehouse_recovers_the_row(llm_server, data_dir, monkeypatch):
+    from essay_assets.warehouse import Warehouse
+
+    write_transcript(data_dir, "abcdefghijk")
+    real_write = Warehouse.write
+
+    def killed_at_llm_calls(self, table_name, rows):
+        if table_name == "llm_calls" and rows:
+            raise KeyboardInterrupt("killed after the answer was on disk, before its row")
+        return real_write(self, table_name, rows)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Warehouse, "write", killed_at_llm_calls)
+        try:
+            run_chain(["abcdefghijk"])
+        except KeyboardInterrupt:
+            pass
+    warehouse = warehouse_for(Settings.from_env())
+    assert llm_server.call_count == 1
+    assert warehouse.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == 0
+    assert run_chain(["abcdefghijk"]).ok
+    assert llm_server.call_count == 1  # not bought again
+    rows = warehouse.query("SELECT video_id, status, input_tokens, cost_usd FROM llm_calls")
+    assert len(rows) == 1 and rows[0]["video_id"] == "abcdefghijk" and rows[0]["status"] == "ok"
+    assert rows[0]["input_tokens"] > 0 and rows[0]["cost_usd"] > 0
+    # The essay's cost and the calls behind it agree, and a third run adds no duplicate.
+    essay_row = warehouse.query("SELECT estimated_cost_cents FROM essays")[0]
+    assert essay_row["estimated_cost_cents"] == pytest.approx(rows[0]["cost_usd"] * 100)
+    assert run_chain(["abcdefghijk"]).ok
+    assert warehouse.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == 1
