@@ -239,7 +239,7 @@ def _with_instruction(messages: list[dict[str, str]], instruction: str) -> list[
 def estimated_tokens(plan: PromptPlan, count_tokens) -> tuple[int, int]:
     """(input, output) tokens a plan will use at most: for budget checks before any call."""
     if plan.mode == "single":
-        return messages_tokens(plan.calls[0]["messages"], count_tokens), plan.essay_max_tokens
+        return plan.prompt_tokens, plan.essay_max_tokens  # counted when the plan was made
     notes_in = sum(messages_tokens(c["messages"], count_tokens) for c in plan.calls)
     reduce_in = len(plan.calls) * plan.notes_max_tokens + 600
     return notes_in + reduce_in, len(plan.calls) * plan.notes_max_tokens + plan.essay_max_tokens
