@@ -45,6 +45,10 @@ ADDED_FIELDS = (
     "videoUrl",
 )
 FRONT_MATTER_FIELDS = REFERENCE_FIELDS + ADDED_FIELDS
+# libyaml's safe loader and dumper when PyYAML was built with it: the same documents,
+# ~15x faster to parse (the checks read every essay of a run).
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*$")
 
@@ -61,7 +65,8 @@ def render_front_matter(fields: Mapping[str, Any]) -> str:
         raise ValueError(f"front matter lacks reference fields {missing}")
     ordered = {name: fields.get(name) for name in FRONT_MATTER_FIELDS if name in fields}
     ordered.update({k: v for k, v in fields.items() if k not in ordered})
-    dumped = yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    dumped = yaml.dump(ordered, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                       width=1000)
     return f"---\n{dumped}---\n"
 
 
@@ -74,7 +79,7 @@ def parse_essay(text: str) -> tuple[dict[str, Any], str]:
     if not text.startswith("---\n"):
         raise ValueError("essay has no front matter")
     end = text.index("\n---\n", 4)
-    return yaml.safe_load(text[4:end]) or {}, text[end + 5 :]
+    return yaml.load(text[4:end], Loader=_SafeLoader) or {}, text[end + 5 :]  # noqa: S506 - a safe loader
 
 
 def normalize_body(raw: str, fallback_title: str) -> str:
