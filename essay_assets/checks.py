@@ -25,8 +25,11 @@ def run_partition_keys(context: dg.AssetCheckExecutionContext) -> list[str]:
     return []
 
 
-def _result(problems: dict[str, list[str]], checked: int, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+def _result(problems: dict[str, list[str]], checked: int, severity=dg.AssetCheckSeverity.ERROR,
+            check_name: str | None = None) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        check_name=check_name,
+        asset_key=essay.key if check_name else None,
         passed=not problems,
         severity=severity,
         metadata={"videos_checked": checked, "videos_with_problems": len(problems),
@@ -51,37 +54,45 @@ def transcript_is_usable(context: dg.AssetCheckExecutionContext, essay_settings:
     return _result(problems, len(rows))
 
 
-def _check_essays(context, essay_settings: EssaySettings, problems_of, severity=dg.AssetCheckSeverity.ERROR):
-    """Run `problems_of(settings, fields, body) -> list[str]` over the essays of this run."""
+# The essay's checks share one step: each essay file is read and parsed once for all three.
+ESSAY_CHECKS = {
+    "essay_front_matter_is_complete": "Front matter has every reference field, well typed.",
+    "essay_has_structure": "One title, three or more sections, a conclusion, a sane length.",
+    "essay_cost_is_known_and_within_ceiling": "Cost is known, and under the per-essay ceiling.",
+}
+# A warning, not an error: small local models drift from the outline; the essay is still kept.
+ESSAY_CHECK_SEVERITY = {"essay_has_structure": dg.AssetCheckSeverity.WARN}
+
+
+def essay_problems(settings, fields: dict, body: str) -> dict[str, list[str]]:
+    """Problems of one essay, per check name (an empty list: that check passes)."""
+    words = fields.get("essayWordCount") or 0
+    return {
+        "essay_front_matter_is_complete": front_matter_problems(fields),
+        "essay_has_structure": structure_problems(body) + length_problems(words, settings.min_essay_words,
+                                                                          settings.max_essay_words),
+        "essay_cost_is_known_and_within_ceiling": cost_problems(fields, settings.essay_cost_ceiling_cents),
+    }
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(name, asset=essay, description=text) for name, text in ESSAY_CHECKS.items()],
+    can_subset=True,
+)
+def essay_checks(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings):
     settings = essay_settings.get()
-    problems, checked = {}, 0
+    selected = [key.name for key in context.selected_asset_check_keys]
+    problems: dict[str, dict[str, list[str]]] = {name: {} for name in selected}
+    checked = 0
     for video_id in run_partition_keys(context):
         path = settings.essays_dir / f"{video_id}.md"
         if not path.exists():
             continue
         checked += 1
         fields, body = parse_essay(path.read_text(encoding="utf-8"))
-        if found := problems_of(settings, fields, body):
-            problems[video_id] = found
-    return _result(problems, checked, severity)
-
-
-@dg.asset_check(asset=essay, description="Front matter has every reference field, well typed.")
-def essay_front_matter_is_complete(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings) -> dg.AssetCheckResult:
-    return _check_essays(context, essay_settings, lambda settings, fields, body: front_matter_problems(fields))
-
-
-@dg.asset_check(asset=essay, description="One title, three or more sections, a conclusion, a sane length.")
-def essay_has_structure(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings) -> dg.AssetCheckResult:
-    def problems_of(settings, fields, body):
-        words = fields.get("essayWordCount") or 0
-        return structure_problems(body) + length_problems(words, settings.min_essay_words, settings.max_essay_words)
-
-    # A warning, not an error: small local models drift from the outline; the essay is still kept.
-    return _check_essays(context, essay_settings, problems_of, severity=dg.AssetCheckSeverity.WARN)
-
-
-@dg.asset_check(asset=essay, description="Cost is known, and under the per-essay ceiling.")
-def essay_cost_is_known_and_within_ceiling(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings) -> dg.AssetCheckResult:
-    return _check_essays(context, essay_settings,
-                         lambda settings, fields, body: cost_problems(fields, settings.essay_cost_ceiling_cents))
+        for name, found in essay_problems(settings, fields, body).items():
+            if found and name in problems:
+                problems[name][video_id] = found
+    for name in selected:
+        yield _result(problems[name], checked, ESSAY_CHECK_SEVERITY.get(name, dg.AssetCheckSeverity.ERROR),
+                      check_name=name)
