@@ -145,3 +145,39 @@ def test_a_kill_before_the_call_row_reached_the_warehouse_recovers_the_row(llm_s
     assert essay_row["estimated_cost_cents"] == pytest.approx(rows[0]["cost_usd"] * 100)
     assert run_chain(["abcdefghijk"]).ok
     assert warehouse.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == 1
+
+
+def test_essay_checks_judge_each_essay_per_check_and_a_check_runs_alone(llm_server, data_dir):
+    from essay_assets.checks import ESSAY_CHECKS, essay_checks
+    from essay_assets.resources import EssaySettings
+
+    videos = ["abcdefghijk", "bcdefghijkl"]
+    for video_id in videos:
+        write_transcript(data_dir, video_id)
+    summary = run_chain(videos)
+    assert summary.ok, summary.failures
+    instance = dg.DagsterInstance.get()
+
+    def evaluations(run_id: str) -> dict:
+        records = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        return {r.dagster_event.event_specific_data.check_name: r.dagster_event.event_specific_data for r in records}
+
+    first = evaluations(summary.run_ids[0])
+    assert set(first) == set(ESSAY_CHECKS) | {"transcript_is_usable"}
+    for name in ESSAY_CHECKS:
+        assert first[name].passed and first[name].metadata["videos_checked"].value == 2, name
+
+    # Someone edits one essay down to a single section; only the structure check should mind.
+    broken = data_dir / "essays" / "bcdefghijkl.md"
+    broken.write_text(broken.read_text().replace("\n## ", "\n"))
+    structure = dg.AssetCheckKey(dg.AssetKey("essay"), "essay_has_structure")
+    result = dg.materialize([essay_checks], selection=dg.AssetSelection.checks(structure), instance=instance,
+                            resources={"essay_settings": EssaySettings()},
+                            tags={"dagster/asset_partition_range_start": videos[0],
+                                  "dagster/asset_partition_range_end": videos[1]})
+    alone = evaluations(result.run_id)
+    assert set(alone) == {"essay_has_structure"}  # the UI can run one check of the three
+    assert not alone["essay_has_structure"].passed
+    assert alone["essay_has_structure"].severity == dg.AssetCheckSeverity.WARN
+    problems = alone["essay_has_structure"].metadata["problems"].value
+    assert list(problems) == ["bcdefghijkl"] and any("section" in p for p in problems["bcdefghijkl"])
