@@ -15,6 +15,7 @@ from essay_assets.settings import Settings, SettingsError
 EXAMPLES = """examples:
   essays demo                                  offline essay from the bundled sample
   essays run https://youtu.be/aR20FWCCjAs      one video, by URL or ID
+  essays run "https://www.youtube.com/playlist?list=PL..."   the videos in a playlist's feed
   essays add dQw4w9WgXcQ                       register a partition without running it
   essays ui                                    Dagster UI + daemon on http://127.0.0.1:3000
   essays sql "SELECT * FROM essay_metadata"    read-only SQL over the warehouse
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="essays", description="Essays from long-form video conversations.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="write essays for videos (IDs or YouTube URLs)")
+    run = commands.add_parser("run", help="write essays for videos (IDs, video, playlist or channel URLs)")
     run.add_argument("videos", nargs="+")
     run.add_argument("--force-refresh", action="store_true", help="call the model again even if an answer is stored")
     commands.add_parser("demo", help="write an essay from the bundled sample transcript, offline")
@@ -50,16 +51,40 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _parse_refs(refs: list[str]) -> list[str]:
-    from essay_assets.video_refs import parse_video_refs
+def _parse_refs(refs: list[str], settings: Settings) -> list[str]:
+    """Video IDs in the order given; a playlist or channel URL stands for the videos in its feed."""
+    from essay_assets.video_refs import parse_feed_ref, parse_video_refs
 
-    return parse_video_refs(refs)
+    feeds = {ref: parse_feed_ref(ref) for ref in refs}
+    parse_video_refs([ref for ref in refs if feeds[ref] is None])  # every bad reference at once, before any fetch
+    video_ids: list[str] = []
+    for ref in refs:
+        found = _videos_in_feed(*feeds[ref], settings) if feeds[ref] else parse_video_refs([ref])
+        video_ids += [v for v in found if v not in video_ids]
+    return video_ids
+
+
+def _videos_in_feed(kind: str, feed_id: str, settings: Settings) -> list[str]:
+    from essay_assets import feeds
+    from essay_assets.sensors import write_video_metadata
+
+    feed = feeds.FollowedFeed(kind, feed_id, feed_base=os.environ.get(feeds.FEED_BASE_ENV) or feeds.DEFAULT_FEED_BASE)
+    poll = feeds.poll_feed(feed)
+    if not poll.ok:
+        raise ValueError(f"Cannot read the {kind} {feed_id}'s feed: {poll.error}. Check the URL, or name its videos.")
+    for entry in poll.entries:  # titles, channel and date for the front matter, as the feed sensor keeps them
+        write_video_metadata(settings.raw_dir, entry, source="feed")
+    print(f"{kind} {feed_id}: {len(poll.entries)} video(s) in its feed (YouTube lists the newest 15)", flush=True)
+    return [entry.video_id for entry in poll.entries]
 
 
 def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int:
     from essay_assets.runner import run_videos
 
-    video_ids = video_ids or _parse_refs(args.videos)
+    video_ids = video_ids or _parse_refs(args.videos, settings)
+    if not video_ids:
+        print("No videos to write about.", file=sys.stderr)
+        return 1
     print(f"Writing {len(video_ids)} essay(s) with {settings.model}...", flush=True)
     summary = run_videos(video_ids, settings, force_refresh=getattr(args, "force_refresh", False))
     for video_id, path in summary.essays.items():
@@ -84,7 +109,7 @@ def cmd_add(args, settings: Settings) -> int:
     from essay_assets.instance import ensure_dagster_home
     from essay_assets.runner import register_videos
 
-    video_ids = _parse_refs(args.videos)
+    video_ids = _parse_refs(args.videos, settings)
     ensure_dagster_home(settings)
     new = register_videos(dg.DagsterInstance.get(), video_ids)
     print(f"Registered {len(new)} new video(s); {len(video_ids) - len(new)} already known.")
@@ -122,8 +147,9 @@ def cmd_delete(args, settings: Settings) -> int:
     from essay_assets.partitions import video_partitions
     from essay_assets.raw_store import RawStore
     from essay_assets.resources import warehouse_for
+    from essay_assets.video_refs import parse_video_refs
 
-    video_ids = _parse_refs(args.videos)
+    video_ids = parse_video_refs(args.videos)  # named videos only: never "whatever a feed lists today"
     ensure_dagster_home(settings)
     instance = dg.DagsterInstance.get()
     warehouse, store = warehouse_for(settings), RawStore(settings.raw_dir)

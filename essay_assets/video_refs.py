@@ -59,6 +59,33 @@ def parse_video_ref(text: str) -> str:
     return video_id
 
 
+def parse_feed_ref(text: str) -> tuple[str, str] | None:
+    """`("playlist", ID)` for a playlist URL, `("channel", UC...)` for a /channel/ URL, else None.
+
+    `essays run` and `essays add` take these for the videos in the feed (YouTube's feeds list
+    the newest 15); an @handle names no channel ID without asking YouTube, so it is not one.
+    """
+    text = text.strip() if isinstance(text, str) else ""
+    if not text or any(ch.isspace() for ch in text) or "/" not in text:
+        return None
+    parts = urlsplit(_with_scheme(text))
+    if parts.scheme not in ("http", "https") or parts.username is not None or parts.password is not None:
+        return None
+    if (parts.hostname or "").rstrip(".") not in _YOUTUBE_HOSTS:
+        return None
+    from essay_assets.feeds import CHANNEL_ID_RE, PLAYLIST_ID_RE  # feeds imports feedparser: only here
+
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if segments == ["playlist"]:
+        lists = set(parse_qs(parts.query).get("list", []))
+        if len(lists) == 1 and PLAYLIST_ID_RE.fullmatch(playlist := lists.pop()):
+            return "playlist", playlist
+    if len(segments) in (2, 3) and segments[0] == "channel" and CHANNEL_ID_RE.fullmatch(segments[1]):
+        if len(segments) == 2 or segments[2] in ("videos", "streams", "featured"):
+            return "channel", segments[1]
+    return None
+
+
 def parse_video_refs(texts: Iterable[str]) -> list[str]:
     """Parse many references; return unique IDs in first-seen order.
 
@@ -157,9 +184,10 @@ def _from_youtube_path(segments: list[str], query: str) -> tuple[str, str | None
     if len(segments) == 2 and segments[0] in _ID_PATH_PREFIXES:
         return _checked_id(segments[1])
     if segments and segments[0] == "playlist":
-        return "it is a playlist, not a video (follow playlists in follow.yaml)", None
+        return "it is a playlist, not a video (`essays run` takes playlist?list=ID URLs; `follow.yaml` follows them)", None
     if segments and (segments[0].startswith("@") or segments[0] in {"channel", "c", "user"}):
-        return "it is a channel, not a video (follow channels in follow.yaml)", None
+        return ("it is a channel, not a video (`essays run` takes youtube.com/channel/UC... URLs: About > Share "
+                "channel > Copy channel ID; `follow.yaml` follows them)"), None
     return "this youtube.com path does not name a video", None
 
 

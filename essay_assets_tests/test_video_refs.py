@@ -144,3 +144,45 @@ def test_parse_video_refs_reports_every_bad_input_at_once():
 def test_parse_video_refs_refuses_a_single_string():
     with pytest.raises(TypeError, match="parse_video_ref"):
         parse_video_refs(VID)  # type: ignore[arg-type]
+
+
+# ---- playlist and channel URLs (`essays run` takes the videos in their feed) -------------
+PLAYLIST_ID = "PLx0sYbCqOb8TBPRdmBHs5Iftvv9TPboYG"
+CHANNEL_ID = "UCSHZKyawb77ixDdsGog4iWA"
+
+
+@pytest.mark.parametrize("text, expected", [
+    (f"https://www.youtube.com/playlist?list={PLAYLIST_ID}", ("playlist", PLAYLIST_ID)),
+    (f"youtube.com/playlist?list={PLAYLIST_ID}&si=abc", ("playlist", PLAYLIST_ID)),
+    (f"https://m.youtube.com/playlist?feature=share&list={PLAYLIST_ID}", ("playlist", PLAYLIST_ID)),
+    (f"https://www.youtube.com/channel/{CHANNEL_ID}", ("channel", CHANNEL_ID)),
+    (f"https://www.youtube.com/channel/{CHANNEL_ID}/videos", ("channel", CHANNEL_ID)),
+    (f"  www.youtube.com/channel/{CHANNEL_ID}/  ", ("channel", CHANNEL_ID)),
+])
+def test_playlist_and_channel_urls_name_their_feed(text, expected):
+    from essay_assets.video_refs import parse_feed_ref
+
+    assert parse_feed_ref(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    VID,                                                              # a video, not a feed
+    f"https://www.youtube.com/watch?v={VID}&list={PLAYLIST_ID}",      # a video inside a playlist
+    "https://www.youtube.com/@lexfridman",                            # a handle: no channel ID offline
+    "https://www.youtube.com/playlist?list=notaplaylist",
+    f"https://www.youtube.com/playlist?list={PLAYLIST_ID}&list=PLabcdefghijklmnop",
+    f"https://www.youtube.com/channel/{CHANNEL_ID}/about/more",
+    f"https://www.youtube.com.evil.com/playlist?list={PLAYLIST_ID}",
+    f"https://youtube.com@evil.com/playlist?list={PLAYLIST_ID}",
+    f"ftp://www.youtube.com/playlist?list={PLAYLIST_ID}",
+    "",
+])
+def test_other_inputs_name_no_feed(text):
+    from essay_assets.video_refs import parse_feed_ref
+
+    assert parse_feed_ref(text) is None
+
+
+def test_a_channel_handle_is_refused_with_the_way_to_its_channel_id():
+    with pytest.raises(InvalidVideoReference, match=r"youtube.com/channel/UC.*Copy channel ID"):
+        parse_video_ref("https://www.youtube.com/@lexfridman")
