@@ -11,6 +11,7 @@ bumping it marks older essays stale.
 
 import asyncio
 import os
+import warnings
 
 import dagster as dg
 
@@ -28,6 +29,10 @@ from essay_assets.resources import EssaySettings
 from essay_assets.transcripts import Transcript, TranscriptFileError
 from essay_assets.warehouse_metadata import column_schema, essays_column_lineage, row_count
 from essay_assets.warehouse import utc_now
+
+# `backfill_policy` is what makes a UI backfill one run (docs/benchmarks.md). Dagster marks it
+# beta and warns at every import of this module: four lines of noise in every command's output.
+warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`", category=dg.BetaWarning)
 
 PROMPT_REVISION = load_prompts().revision
 TRANSIENT_RETRIES = 3

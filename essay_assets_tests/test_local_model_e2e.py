@@ -21,6 +21,7 @@ def test_demo_writes_a_real_essay_with_the_embedded_model(data_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     essay_path = data_dir / "essays" / "demo-sample.md"
     assert str(essay_path) in result.stdout
+    assert "Warning" not in result.stderr, result.stderr[-3000:]  # the first command's output is for people
     fields, body = parse_essay(essay_path.read_text())
     assert front_matter_problems(fields) == []
     assert fields["llmModel"] == "local/smollm2-135m"
