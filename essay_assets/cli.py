@@ -53,13 +53,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse_refs(refs: list[str], settings: Settings) -> list[str]:
     """Video IDs in the order given; a playlist or channel URL stands for the videos in its feed."""
-    from essay_assets.video_refs import parse_feed_ref, parse_video_refs
+    from essay_assets.video_refs import parse_feed_ref, parse_video_ref, parse_video_refs
 
     feeds = {ref: parse_feed_ref(ref) for ref in refs}
     parse_video_refs([ref for ref in refs if feeds[ref] is None])  # every bad reference at once, before any fetch
     video_ids: list[str] = []
     for ref in refs:
-        found = _videos_in_feed(*feeds[ref], settings) if feeds[ref] else parse_video_refs([ref])
+        found = _videos_in_feed(*feeds[ref], settings) if feeds[ref] else [parse_video_ref(ref)]
         video_ids += [v for v in found if v not in video_ids]
     return video_ids
 
@@ -68,8 +68,7 @@ def _videos_in_feed(kind: str, feed_id: str, settings: Settings) -> list[str]:
     from essay_assets import feeds
     from essay_assets.sensors import write_video_metadata
 
-    feed = feeds.FollowedFeed(kind, feed_id, feed_base=os.environ.get(feeds.FEED_BASE_ENV) or feeds.DEFAULT_FEED_BASE)
-    poll = feeds.poll_feed(feed)
+    poll = feeds.poll_feed(feeds.FollowedFeed(kind, feed_id, feed_base=feeds.feed_base_from_env()))
     if not poll.ok:
         raise ValueError(f"Cannot read the {kind} {feed_id}'s feed: {poll.error}. Check the URL, or name its videos.")
     for entry in poll.entries:  # titles, channel and date for the front matter, as the feed sensor keeps them

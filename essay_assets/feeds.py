@@ -119,6 +119,13 @@ class FeedPoll:
 # ---- the follow file ----------------------------------------------------------------
 
 
+def feed_base_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """The feed URL before its `?channel_id=` query: `$ESSAYS_YOUTUBE_FEED_BASE` (tests point it
+    at a loopback server), else YouTube's."""
+    env = os.environ if environ is None else environ
+    return (env.get(FEED_BASE_ENV) or DEFAULT_FEED_BASE).rstrip("?")
+
+
 def load_follow_file(
     path: Path | str,
     *,
@@ -134,8 +141,7 @@ def load_follow_file(
     path = Path(path)
     if not path.exists():
         return []
-    env = os.environ if environ is None else environ
-    base = (feed_base or env.get(FEED_BASE_ENV) or DEFAULT_FEED_BASE).rstrip("?")
+    base = feed_base.rstrip("?") if feed_base else feed_base_from_env(environ)
     try:
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsTextLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:

@@ -90,6 +90,16 @@ def test_a_new_transcript_brings_the_rest_of_the_chain_by_automation(llm_server,
     assert evaluation.get_requested_partitions(dg.AssetKey("transcript")) == set()
 
 
+def run_chain_killed_by(monkeypatch, owner, name: str, replacement, video_ids: list[str]) -> None:
+    """Run the chain with `owner.name` replaced by something that raises KeyboardInterrupt (a kill)."""
+    with monkeypatch.context() as patched:
+        patched.setattr(owner, name, replacement)
+        try:
+            run_chain(video_ids)
+        except KeyboardInterrupt:
+            pass
+
+
 def test_a_crash_after_the_model_answered_resumes_without_a_second_call(llm_server, data_dir, monkeypatch):
     from essay_assets import publishing
 
@@ -98,12 +108,7 @@ def test_a_crash_after_the_model_answered_resumes_without_a_second_call(llm_serv
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed between the answer and the essay")
 
-    with monkeypatch.context() as patched:
-        patched.setattr(publishing, "atomic_write_text", crash)
-        try:
-            run_chain(["abcdefghijk"])
-        except KeyboardInterrupt:
-            pass
+    run_chain_killed_by(monkeypatch, publishing, "atomic_write_text", crash, ["abcdefghijk"])
     assert llm_server.call_count == 1 and not (data_dir / "essays" / "abcdefghijk.md").exists()
     # Worse still: the response record is gone too; only the per-call answer survived.
     for path in (data_dir / "raw" / "responses").glob("*"):
@@ -126,12 +131,7 @@ def test_a_kill_before_the_call_row_reached_the_warehouse_recovers_the_row(llm_s
             raise KeyboardInterrupt("killed after the answer was on disk, before its row")
         return real_write(self, table_name, rows)
 
-    with monkeypatch.context() as patched:
-        patched.setattr(Warehouse, "write", killed_at_llm_calls)
-        try:
-            run_chain(["abcdefghijk"])
-        except KeyboardInterrupt:
-            pass
+    run_chain_killed_by(monkeypatch, Warehouse, "write", killed_at_llm_calls, ["abcdefghijk"])
     warehouse = warehouse_for(Settings.from_env())
     assert llm_server.call_count == 1
     assert warehouse.query("SELECT count(*) AS n FROM llm_calls")[0]["n"] == 0
