@@ -229,11 +229,3 @@ def test_every_example_query_runs_and_adds_up(filled, capsys):
         else:
             assert row["cost_usd"] == pytest.approx(sum(e["estimated_cost_cents"] for e in mine) / 100, abs=1e-4)
 
-
-def test_readme_shows_exactly_the_example_queries_that_are_tested():
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text()
-    block = readme.split("<!-- examples.sql -->\n```sql\n", 1)[1].split("\n```\n<!-- /examples.sql -->", 1)[0]
-    assert block == (root / "essay_assets" / "sql" / "examples.sql").read_text().strip()
