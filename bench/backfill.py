@@ -1,10 +1,13 @@
 """Backfill benchmark: 100 videos, a loopback model answering each call after 2 s, 8 calls
-at once. Four ways to write the same 100 essays, measured side by side in one run:
+at once. Ways to write the same 100 essays, measured side by side in one run:
 
   (a) `essays run` over the 100 (the CLI, as a subprocess; one in-process Dagster run)
   (b) a backfill launched through a real `dagster dev` over GraphQL, as the UI launches it
   (c) a plain sequential Python loop: read transcript -> litellm.completion -> write file
   (d) the same backfill again over the unchanged 100 (everything should be reused)
+  (e) bench/bare_prototype.py: the same four-asset single-run design with nothing else (no
+      checks, warehouse, ledger or metadata), litellm imported inside the run (e1) or with the
+      code, before the run's clock starts (e2): what the design costs apart from essay_assets
 
 The physical bound is N * delay / concurrency = 100 * 2 / 8 = 25 s.
 
@@ -151,7 +154,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--words", type=int, default=600, help="words per synthetic transcript")
-    parser.add_argument("--only", default="abcd", help="which scenarios to run, e.g. 'bd'")
+    parser.add_argument("--only", default="abcde", help="which scenarios to run, e.g. 'bd'")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "backfill")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
     parser.add_argument("--sequential", nargs=2, metavar=("DATA", "API_BASE"), help=argparse.SUPPRESS)
@@ -186,6 +189,20 @@ def main() -> int:
             r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load())
             results["c"] = r
             print(f"(c) sequential loop: {r}", flush=True)
+        if "e" in args.only:
+            for variant, at_load in (("e1", "0"), ("e2", "1")):
+                data = make_data_dir(tmp / variant / "data", ids, args.words)
+                env = {**pipeline_env(data, prepare_dagster_home(tmp / variant / "dagster_home"), llm.base_url,
+                                      args.concurrency), "LITELLM_AT_LOAD": at_load}
+                result_path = tmp / variant / "result.json"
+                before = llm.call_count
+                r = run_child([sys.executable, str(ROOT / "bench" / "bare_prototype.py"), str(data), llm.base_url,
+                               str(args.concurrency), str(result_path)], env, tmp / variant, tmp / variant / "run.log")
+                r.update(json.loads(result_path.read_text()), calls=llm.call_count - before,
+                         essays=essays_written(data / "essays", ids), load=load())
+                results[variant] = r
+                print(f"({variant}) bare prototype, litellm imported {'with the code' if at_load == '1' else 'in the run'}: {r}",
+                      flush=True)
         if "b" in args.only or "d" in args.only:
             data = make_data_dir(tmp / "b" / "data", ids, args.words)
             env = pipeline_env(data, tmp / "b" / "dagster_home", llm.base_url, args.concurrency)
@@ -252,6 +269,10 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         d = results["d"]
         row("(d) second backfill, unchanged", "launch → COMPLETED_SUCCESS", d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
         row("", f"the run itself ({d['runs']} run)", d["run_duration_s"])
+    for variant, where in (("e1", "in the run"), ("e2", "with the code, before the run")):
+        if variant in results:
+            child_row(f"({variant}) bare prototype, litellm imported {where}", results[variant])
+            row("", "the run itself (1 run)", results[variant]["run_duration_s"])
     return "\n".join(rows) + f"\n\nBound: {n} × delay / concurrency = {bound:.0f} s."
 
 
