@@ -1,4 +1,4 @@
-"""The `essays` command line: run, demo, add, ui, sql, export, delete."""
+"""The `essays` command line: run, demo, add, status, ui, sql, export, delete."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   essays run "https://www.youtube.com/playlist?list=PL..."   the videos in a playlist's feed
   essays add dQw4w9WgXcQ                       register a partition without running it
   essays ui                                    Dagster UI + daemon on http://127.0.0.1:3000
+  essays status                                which essays are current, stale, failed or missing
   essays sql "SELECT * FROM essay_metadata"    read-only SQL over the warehouse
 """
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="write an essay from the bundled sample transcript, offline")
     add = commands.add_parser("add", help="register videos as partitions without running")
     add.add_argument("videos", nargs="+")
+    status = commands.add_parser("status", help="which essays are current, stale, failed or missing")
+    status.add_argument("videos", nargs="*", help="videos to look at (default: every known video)")
     ui = commands.add_parser("ui", help="start the Dagster webserver and daemon")
     ui.add_argument("--port", type=int, default=3000)
     sql = commands.add_parser("sql", help="run read-only SQL over the warehouse")
@@ -115,6 +118,33 @@ def cmd_add(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_status(args, settings: Settings) -> int:
+    from essay_assets.prompts import load_prompts
+    from essay_assets.resources import warehouse_for
+    from essay_assets.status import render_statuses, video_statuses
+
+    warehouse = warehouse_for(settings)
+    video_ids = _parse_refs(args.videos, settings) if args.videos else _known_videos(settings, warehouse)
+    revision = load_prompts().revision
+    print(f"Current: prompt r{revision}, model {settings.model}")
+    print(render_statuses(video_statuses(warehouse, video_ids, revision, settings.model)))
+    return 0
+
+
+def _known_videos(settings: Settings, warehouse) -> list[str]:
+    """Registered partitions in their order, then videos only the warehouse remembers."""
+    import dagster as dg
+
+    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.partitions import video_partitions
+
+    ensure_dagster_home(settings)
+    registered = list(dg.DagsterInstance.get().get_dynamic_partitions(video_partitions.name))
+    remembered = {row["video_id"] for row in warehouse.query(
+        "SELECT video_id FROM videos UNION SELECT video_id FROM essays UNION SELECT video_id FROM failures")}
+    return registered + sorted(remembered - set(registered))
+
+
 def cmd_ui(args, settings: Settings) -> int:
     from essay_assets.instance import ensure_dagster_home
 
@@ -164,7 +194,7 @@ def cmd_delete(args, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "add": cmd_add, "ui": cmd_ui, "sql": cmd_sql,
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "add": cmd_add, "status": cmd_status, "ui": cmd_ui, "sql": cmd_sql,
             "export": cmd_export, "delete": cmd_delete}
 
 def console_main() -> None:
