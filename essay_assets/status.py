@@ -56,7 +56,7 @@ def _status(video_id: str, essay: dict | None, failure: dict | None, title: str 
     if failure is not None and (essay is None or failure["failed_at"] > essay["created_at"]):
         when = failure["failed_at"].astimezone(timezone.utc)
         why = f"{failure['stage']} failed: {failure['reason']} ({when:%Y-%m-%d %H:%M} UTC)"
-        return VideoStatus(video_id, "failed", **{"title": title, **found}, why=why)
+        return VideoStatus(video_id, "failed", **(found or {"title": title}), why=why)
     if essay is not None:
         changed = []
         if essay["prompt_revision"] != revision:
