@@ -14,7 +14,7 @@ The physical bound is N * delay / concurrency = 100 * 2 / 8 = 25 s.
     .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--keep]
 
 Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md).
-(a) and (b) use separate data dirs and DAGSTER_HOMEs so neither reuses the other's answers.
+(a), (b) and (e) use separate data dirs and DAGSTER_HOMEs so none reuses another's answers.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from essay_assets_tests.dagster_dev import ESSAY_ASSETS, DagsterDev, prepare_dag
 from essay_assets_tests.openai_stub import LoopbackLLM  # noqa: E402
 
 MODEL = "openai/gpt-4o"
+# (e)'s two variants: LITELLM_AT_LOAD, and where that puts litellm's import
+BARE_VARIANTS = {"e1": ("0", "in the run"), "e2": ("1", "with the code, before the run")}
 
 
 def video_ids(n: int) -> list[str]:
@@ -190,7 +192,7 @@ def main() -> int:
             results["c"] = r
             print(f"(c) sequential loop: {r}", flush=True)
         if "e" in args.only:
-            for variant, at_load in (("e1", "0"), ("e2", "1")):
+            for variant, (at_load, where) in BARE_VARIANTS.items():
                 data = make_data_dir(tmp / variant / "data", ids, args.words)
                 env = {**pipeline_env(data, prepare_dagster_home(tmp / variant / "dagster_home"), llm.base_url,
                                       args.concurrency), "LITELLM_AT_LOAD": at_load}
@@ -201,8 +203,7 @@ def main() -> int:
                 r.update(json.loads(result_path.read_text()), calls=llm.call_count - before,
                          essays=essays_written(data / "essays", ids), load=load())
                 results[variant] = r
-                print(f"({variant}) bare prototype, litellm imported {'with the code' if at_load == '1' else 'in the run'}: {r}",
-                      flush=True)
+                print(f"({variant}) bare prototype, litellm imported {where}: {r}", flush=True)
         if "b" in args.only or "d" in args.only:
             data = make_data_dir(tmp / "b" / "data", ids, args.words)
             env = pipeline_env(data, tmp / "b" / "dagster_home", llm.base_url, args.concurrency)
@@ -253,7 +254,7 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         rows.append(f"| {label} | {measure} | {fmt(wall)} | {per_essay} | {ratio} | "
                     f"{fmt(None if cpu is None else cpu / n, 3)} | {fmt(rss, 0)} | {'—' if calls is None else calls} | {load} |")
 
-    def child_row(label, r):  # (a) and (c): a child process timed with its own CPU and memory
+    def child_row(label, r):  # (a), (c) and (e): a child process timed with its own CPU and memory
         row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
 
     if "a" in results:
@@ -269,7 +270,7 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         d = results["d"]
         row("(d) second backfill, unchanged", "launch → COMPLETED_SUCCESS", d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
         row("", f"the run itself ({d['runs']} run)", d["run_duration_s"])
-    for variant, where in (("e1", "in the run"), ("e2", "with the code, before the run")):
+    for variant, (_, where) in BARE_VARIANTS.items():
         if variant in results:
             child_row(f"({variant}) bare prototype, litellm imported {where}", results[variant])
             row("", "the run itself (1 run)", results[variant]["run_duration_s"])

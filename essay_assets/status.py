@@ -7,7 +7,7 @@ the current prompt revision and model; every other video is one the schedule wou
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import timezone
 
 from essay_assets.warehouse import Warehouse
 
@@ -22,7 +22,6 @@ class VideoStatus:
     prompt_revision: int | None = None  # of the newest essay, current or not
     llm_model: str | None = None
     estimated_cost_cents: float | None = None  # of that essay; None when unknown
-    created_at: datetime | None = None
     why: str = ""  # what makes it stale or failed
 
 
@@ -50,7 +49,7 @@ def _status(video_id: str, essay: dict | None, failure: dict | None, title: str 
             revision: int, model: str) -> VideoStatus:
     found = {} if essay is None else dict(
         title=title or essay["video_title"], prompt_revision=essay["prompt_revision"], llm_model=essay["llm_model"],
-        estimated_cost_cents=essay["estimated_cost_cents"], created_at=essay["created_at"])
+        estimated_cost_cents=essay["estimated_cost_cents"])
     if essay is not None and essay["is_current"]:
         return VideoStatus(video_id, "current", **found)
     if failure is not None and (essay is None or failure["failed_at"] > essay["created_at"]):
@@ -78,7 +77,7 @@ def render_statuses(statuses: list[VideoStatus]) -> str:
     header = ("video", "state", "rev", "model", "cost", "title / why")
     rows = [header] + [
         (s.video_id, s.state, "" if s.prompt_revision is None else f"r{s.prompt_revision}", s.llm_model or "",
-         "" if s.state == "missing" or s.llm_model is None else format_cost(s.estimated_cost_cents),
+         "" if s.llm_model is None else format_cost(s.estimated_cost_cents),  # no essay, no cost
          "  ".join(part for part in (_shorten(s.title or ""), s.why) if part))
         for s in statuses]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
