@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -37,7 +36,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from essay_assets_tests.conftest import synthetic_snippets  # noqa: E402
-from essay_assets_tests.dagster_dev import ESSAY_ASSETS, DagsterDev, prepare_dagster_home  # noqa: E402
+from essay_assets_tests.dagster_dev import (  # noqa: E402
+    ESSAY_ASSETS,
+    DagsterDev,
+    prepare_dagster_home,
+)
 from essay_assets_tests.openai_stub import LoopbackLLM  # noqa: E402
 
 MODEL = "openai/gpt-4o"

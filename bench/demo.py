@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from essay_assets.settings import Settings
-from essay_assets.warehouse import Warehouse
+from essay_assets.storage.warehouse import Warehouse
 
 
 def run_demo(data_dir: Path) -> float:

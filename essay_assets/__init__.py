@@ -1,7 +1,10 @@
-"""essay-assets: Dagster assets that turn long-form video conversations into written essays."""
+"""essay-assets: Dagster assets that turn long-form video conversations into written essays.
 
-import os
+The folders are the stages, lowest first (a stage imports only from those below it):
+settings / redaction / essay_record -> storage -> intake -> model_calls -> writing -> defs | instance -> cli.
+docs/architecture.md walks through them.
+"""
 
-# litellm fetches a price map from the internet at import unless told not to; offline that
-# stalls for seconds. Set it before anything can import litellm (setdefault lets a user opt in).
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from essay_assets.settings import keep_litellm_offline
+
+keep_litellm_offline()  # before anything, ours or a test's, imports litellm

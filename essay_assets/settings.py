@@ -20,6 +20,13 @@ LOCAL_MODEL = "local/smollm2-135m"
 """The embedded default model: SmolLM2-135M served in-process by xllamacpp."""
 
 
+def keep_litellm_offline() -> None:
+    """litellm fetches a price map from the internet at import unless told not to; offline
+    that stalls for seconds. Called before anything imports litellm (setdefault lets a user
+    opt in to the live map)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
 class SettingsError(ValueError):
     """A setting has a value we cannot use; the message says which and how to fix it."""
 

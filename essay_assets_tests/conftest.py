@@ -70,7 +70,7 @@ def write_transcript(data_dir: Path, video_id: str, words: int = 400, seed: int 
 
 def run_chain(video_ids: list[str], **kwargs):
     """The real chain through the real persistent instance under DAGSTER_HOME (as `essays run`)."""
-    from essay_assets.runner import run_videos
+    from essay_assets.cli.runner import run_videos
     from essay_assets.settings import Settings
 
     return run_videos(video_ids, Settings.from_env(), **kwargs)

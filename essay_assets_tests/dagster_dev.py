@@ -14,17 +14,17 @@ The process runs in its own session and is always stopped by killing its process
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from essay_assets.instance import shipped_template
 
 ESSAY_ASSETS = ("transcript", "essay_prompt", "llm_response", "essay")
 REPOSITORY_NAME = "__repository__"
@@ -42,10 +42,9 @@ def free_port() -> int:
 
 
 def prepare_dagster_home(home: Path) -> Path:
-    """A DAGSTER_HOME holding a copy of the shipped essay_assets/dagster.yaml."""
+    """A DAGSTER_HOME holding a copy of the shipped essay_assets/instance/dagster.yaml."""
     home.mkdir(parents=True, exist_ok=True)
-    with resources.as_file(resources.files("essay_assets") / "dagster.yaml") as template:
-        shutil.copyfile(template, home / "dagster.yaml")
+    (home / "dagster.yaml").write_text(shipped_template(), encoding="utf-8")
     return home
 
 

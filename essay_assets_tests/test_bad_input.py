@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from essay_assets.cli import main
+from essay_assets.cli.main import main
 from essay_assets.instance import ensure_dagster_home
-from essay_assets.resources import warehouse_for
 from essay_assets.settings import Settings
+from essay_assets.storage.warehouse import warehouse_for
 from essay_assets_tests.conftest import run_chain, write_transcript
 
 

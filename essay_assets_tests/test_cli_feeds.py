@@ -4,9 +4,9 @@ read from a loopback stand-in for YouTube's Atom feeds (recorded feed files)."""
 import dagster as dg
 import pytest
 
-from essay_assets.cli import main
-from essay_assets.partitions import video_partitions
-from essay_assets.rendering import parse_essay
+from essay_assets.cli.main import main
+from essay_assets.defs.partitions import video_partitions
+from essay_assets.writing.rendering import parse_essay
 from essay_assets_tests.conftest import write_transcript
 from essay_assets_tests.youtube_feed_server import YouTubeFeedServer, fixture
 

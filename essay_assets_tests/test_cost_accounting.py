@@ -21,9 +21,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from essay_assets.rendering import parse_essay
-from essay_assets.resources import warehouse_for
 from essay_assets.settings import Settings
+from essay_assets.storage.warehouse import warehouse_for
+from essay_assets.writing.rendering import parse_essay
 from essay_assets_tests.conftest import run_chain, write_transcript
 from essay_assets_tests.openai_stub import LoopbackLLM, default_essay, last_user_text
 

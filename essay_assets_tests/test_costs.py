@@ -3,15 +3,15 @@ import math
 import pytest
 
 import essay_assets  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
-from essay_assets.costs import (
+from essay_assets.model_calls.costs import (
     Cost,
     Usage,
     compute_cost,
-    context_window,
     estimate_cost_usd,
     provider_cost_from_response,
     strip_routing_prefixes,
 )
+from essay_assets.model_calls.model_info import context_window
 from essay_assets.settings import LOCAL_MODEL, ModelPrice
 
 # The reference essay: 18,343 in + 832 out on openrouter/openai/gpt-4o, recorded as 0 cents.

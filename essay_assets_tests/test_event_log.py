@@ -10,10 +10,12 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    SqliteEventLogStorage,
+)
 
-from essay_assets.event_log import PooledSqliteEventLogStorage
 from essay_assets.instance import ensure_dagster_home
+from essay_assets.instance.event_log import PooledSqliteEventLogStorage
 from essay_assets.settings import Settings
 
 
@@ -113,3 +115,23 @@ def test_an_untouched_older_template_is_upgraded_and_an_edited_one_kept(data_dir
         ensure_dagster_home(Settings.from_env())
         assert (home / "dagster.yaml").read_text() == (expected or text)
         assert type(dg.DagsterInstance.get().event_log_storage) is storage_class
+
+
+def test_a_home_from_before_the_stage_folders_loads_the_moved_event_log(data_dir: Path, tmp_path: Path, monkeypatch):
+    """The event log moved from essay_assets.event_log to essay_assets.instance.event_log:
+    an untouched old template is replaced, and an edited one has just its module line moved."""
+    from essay_assets.instance import shipped_template
+
+    older = (Path(__file__).parent / "fixtures" / "dagster.yaml.shipped-before-stage-folders").read_text()
+    assert "module: essay_assets.event_log\n" in older
+    edited = older + "\n# my own run limits\n"
+    cases = (("untouched", older, shipped_template()),
+             ("edited", edited, edited.replace("essay_assets.event_log", "essay_assets.instance.event_log")))
+    for name, text, expected in cases:
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(text)
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        ensure_dagster_home(Settings.from_env())
+        assert (home / "dagster.yaml").read_text() == expected
+        assert type(dg.DagsterInstance.get().event_log_storage) is PooledSqliteEventLogStorage

@@ -5,17 +5,17 @@ import textwrap
 import pytest
 import requests
 
-from essay_assets.feeds import (
+from essay_assets.intake.feeds import (
     DEFAULT_FEED_BASE,
     FeedPoll,
     FollowedFeed,
     FollowFileError,
-    VideoMetadata,
-    fetch_oembed_metadata,
     load_follow_file,
     poll_feed,
     published_date,
 )
+from essay_assets.intake.oembed import fetch_oembed_metadata
+from essay_assets.intake.videos import VideoMetadata
 from essay_assets_tests.youtube_feed_server import YouTubeFeedServer, etag_of, fixture
 
 CHANNEL = "UCq7zR3yDd0tTq_QZ8t2QeUw"

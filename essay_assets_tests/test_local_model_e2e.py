@@ -9,8 +9,8 @@ import sys
 import duckdb
 import pytest
 
-from essay_assets.quality import front_matter_problems
-from essay_assets.rendering import parse_essay
+from essay_assets.writing.quality import front_matter_problems
+from essay_assets.writing.rendering import parse_essay
 
 
 @pytest.mark.slow
@@ -41,7 +41,7 @@ def test_demo_writes_a_real_essay_with_the_embedded_model(data_dir):
 
 @pytest.mark.slow
 def test_the_embedded_tokenizer_counts_exactly_and_survives_a_dropped_connection():
-    from essay_assets import local_model
+    from essay_assets.model_calls import local_model
 
     words = "The canopy cools the street at night, measured twice."
     first = local_model.count_tokens(words)

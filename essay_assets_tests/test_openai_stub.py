@@ -20,7 +20,11 @@ import urllib.request
 import pytest
 
 import essay_assets  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
-from essay_assets.costs import Usage, compute_cost, provider_cost_from_response
+from essay_assets.model_calls.costs import (
+    Usage,
+    compute_cost,
+    provider_cost_from_response,
+)
 from essay_assets_tests.openai_stub import LoopbackLLM
 
 KEY = "sk-test-not-real"

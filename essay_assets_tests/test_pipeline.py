@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from essay_assets.rendering import REFERENCE_FIELDS, parse_essay
-from essay_assets.resources import warehouse_for
 from essay_assets.settings import Settings
+from essay_assets.storage.warehouse import warehouse_for
+from essay_assets.writing.rendering import REFERENCE_FIELDS, parse_essay
 from essay_assets_tests.conftest import run_chain, write_transcript
 
 
@@ -70,10 +70,10 @@ def test_unreachable_model_endpoint_fails_clearly_and_writes_no_essay(data_dir, 
 
 
 def test_a_new_transcript_brings_the_rest_of_the_chain_by_automation(llm_server, data_dir):
-    from essay_assets import assets
     from essay_assets.definitions import defs
+    from essay_assets.defs import assets
+    from essay_assets.defs.resources import EssaySettings
     from essay_assets.instance import ensure_dagster_home
-    from essay_assets.resources import EssaySettings
 
     write_transcript(data_dir, "abcdefghijk")
     ensure_dagster_home(Settings.from_env())
@@ -101,7 +101,7 @@ def run_chain_killed_by(monkeypatch, owner, name: str, replacement, video_ids: l
 
 
 def test_a_crash_after_the_model_answered_resumes_without_a_second_call(llm_server, data_dir, monkeypatch):
-    from essay_assets import publishing
+    from essay_assets.writing import publishing
 
     write_transcript(data_dir, "abcdefghijk")
 
@@ -121,7 +121,7 @@ def test_a_crash_after_the_model_answered_resumes_without_a_second_call(llm_serv
 
 
 def test_a_kill_before_the_call_row_reached_the_warehouse_recovers_the_row(llm_server, data_dir, monkeypatch):
-    from essay_assets.warehouse import Warehouse
+    from essay_assets.storage.warehouse import Warehouse
 
     write_transcript(data_dir, "abcdefghijk")
     real_write = Warehouse.write
@@ -148,8 +148,8 @@ def test_a_kill_before_the_call_row_reached_the_warehouse_recovers_the_row(llm_s
 
 
 def test_essay_checks_judge_each_essay_per_check_and_a_check_runs_alone(llm_server, data_dir):
-    from essay_assets.checks import ESSAY_CHECKS, essay_checks
-    from essay_assets.resources import EssaySettings
+    from essay_assets.defs.checks import ESSAY_CHECKS, essay_checks
+    from essay_assets.defs.resources import EssaySettings
 
     videos = ["abcdefghijk", "bcdefghijkl"]
     for video_id in videos:

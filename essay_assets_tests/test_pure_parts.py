@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
-import yaml
 
-from essay_assets.budgets import BudgetCheck, BudgetExceeded, enforce_budget
-from essay_assets.chunking import chunk_snippets, format_timestamp
-from essay_assets.essay_writer import totals_from_calls
-from essay_assets.planning import plan_prompt
-from essay_assets.prompts import VideoContext, essay_sections, load_prompts
-from essay_assets.quality import cost_problems, front_matter_problems, length_problems, structure_problems
+from essay_assets.cli.runner import contiguous_blocks
+from essay_assets.intake.transcripts import (
+    TranscriptFileError,
+    load_user_transcript,
+    parse_json_snippets,
+)
+from essay_assets.model_calls.budgets import BudgetCheck, BudgetExceeded, enforce_budget
+from essay_assets.model_calls.ledger import totals_from_calls
 from essay_assets.redaction import redact
-from essay_assets.rendering import (
+from essay_assets.writing.chunking import chunk_snippets, format_timestamp
+from essay_assets.writing.planning import plan_prompt
+from essay_assets.writing.prompts import VideoContext, essay_sections, load_prompts
+from essay_assets.writing.quality import (
+    cost_problems,
+    front_matter_problems,
+    length_problems,
+    structure_problems,
+)
+from essay_assets.writing.rendering import (
     REFERENCE_FIELDS,
     iso_timestamp,
     normalize_body,
     parse_essay,
-    section_prose,
     render_essay,
+    section_prose,
 )
-from essay_assets.runner import contiguous_blocks
-from essay_assets.transcripts import TranscriptFileError, load_user_transcript, parse_json_snippets
 
 # The old system's essay (../shared/examples/ beside the repository): its front matter fields
 # are a contract. A copy lives in the fixtures so a clone tests it on any machine.

@@ -19,4 +19,4 @@ def test_every_essays_variable_the_code_reads_is_in_the_readme():
 
 def test_readme_shows_exactly_the_example_queries_that_are_tested():
     block = README.split("<!-- examples.sql -->\n```sql\n", 1)[1].split("\n```\n<!-- /examples.sql -->", 1)[0]
-    assert block == (ROOT / "essay_assets" / "sql" / "examples.sql").read_text().strip()
+    assert block == (ROOT / "essay_assets" / "storage" / "sql" / "examples.sql").read_text().strip()

@@ -14,15 +14,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from essay_assets.assets import PROMPT_REVISION
-from essay_assets.prompts import PROMPTS_DIR
-from essay_assets.rendering import parse_essay
-from essay_assets.resources import warehouse_for
-from essay_assets.runner import register_videos
-from essay_assets.schedules import missing_or_stale_essays
+from essay_assets.cli.runner import register_videos
+from essay_assets.defs.assets import PROMPT_REVISION
+from essay_assets.defs.schedules import missing_or_stale_essays
 from essay_assets.settings import Settings
-from essay_assets.staleness import videos_needing_essays
-from essay_assets.warehouse import utc_now
+from essay_assets.storage.staleness import videos_needing_essays
+from essay_assets.storage.warehouse import utc_now, warehouse_for
+from essay_assets.writing.prompts import PROMPTS_DIR
+from essay_assets.writing.rendering import parse_essay
 from essay_assets_tests.conftest import run_chain, write_transcript
 
 TICK = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
@@ -31,8 +30,8 @@ MODEL = "openai/gpt-4o"
 # Evaluates the schedule in a fresh process, so it sees the prompt revision of ESSAYS_PROMPTS_DIR.
 _EVALUATE_SCHEDULE = """
 import json, dagster as dg
-from essay_assets.assets import PROMPT_REVISION
-from essay_assets.schedules import missing_or_stale_essays
+from essay_assets.defs.assets import PROMPT_REVISION
+from essay_assets.defs.schedules import missing_or_stale_essays
 result = missing_or_stale_essays(dg.build_schedule_context(instance=dg.DagsterInstance.get()))
 requested = [r.partition_key for r in result] if isinstance(result, list) else None
 print(json.dumps({"revision": PROMPT_REVISION, "requested": requested}))

@@ -5,8 +5,7 @@ import textwrap
 import dagster as dg
 import pytest
 
-from essay_assets.feeds import FollowFileError, VideoMetadata
-from essay_assets.sensors import (
+from essay_assets.defs.sensors import (
     FeedState,
     followed_feeds_sensor,
     parse_cursor,
@@ -14,6 +13,8 @@ from essay_assets.sensors import (
     select_new_videos,
     serialize_cursor,
 )
+from essay_assets.intake.feeds import FollowFileError
+from essay_assets.intake.videos import VideoMetadata
 from essay_assets_tests.youtube_feed_server import YouTubeFeedServer, fixture
 
 CHANNEL = "UCq7zR3yDd0tTq_QZ8t2QeUw"

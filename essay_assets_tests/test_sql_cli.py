@@ -1,4 +1,4 @@
-"""`essays sql` and `essays export`, and the example queries in essay_assets/sql/examples.sql."""
+"""`essays sql` and `essays export`, and the example queries in essay_assets/storage/sql/examples.sql."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from essay_assets.cli import main
-from essay_assets.resources import warehouse_for
+from essay_assets.cli.main import main
 from essay_assets.settings import Settings
-from essay_assets.sql_examples import load_examples
-from essay_assets.warehouse_schema import TABLES
+from essay_assets.storage.schema import TABLES
+from essay_assets.storage.sql_examples import load_examples
+from essay_assets.storage.warehouse import warehouse_for
 from essay_assets_tests import warehouse_rows as wr
 
 COST_PER_CALL = {"openai/gpt-4o": 0.02, "openai/gpt-4o-mini": 0.001, "anthropic/claude-sonnet-4": 0.03,

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from essay_assets.cli import main
-from essay_assets.prompts import load_prompts
-from essay_assets.resources import warehouse_for
+from essay_assets.cli.main import main
+from essay_assets.cli.status import VideoStatus, render_statuses, video_statuses
 from essay_assets.settings import LOCAL_MODEL, Settings
-from essay_assets.staleness import videos_needing_essays
-from essay_assets.status import VideoStatus, render_statuses, video_statuses
+from essay_assets.storage.staleness import videos_needing_essays
+from essay_assets.storage.warehouse import warehouse_for
+from essay_assets.writing.prompts import load_prompts
 from essay_assets_tests import warehouse_rows as wr
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)

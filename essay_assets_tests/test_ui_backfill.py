@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from essay_assets.rendering import REFERENCE_FIELDS, parse_essay
-from essay_assets.resources import warehouse_for
 from essay_assets.settings import Settings
+from essay_assets.storage.warehouse import warehouse_for
+from essay_assets.writing.rendering import REFERENCE_FIELDS, parse_essay
 from essay_assets_tests.conftest import write_transcript
 from essay_assets_tests.dagster_dev import ESSAY_ASSETS, DagsterDev
 from essay_assets_tests.openai_stub import LoopbackLLM

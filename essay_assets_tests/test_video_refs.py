@@ -1,6 +1,6 @@
 import pytest
 
-from essay_assets.video_refs import (
+from essay_assets.intake.video_refs import (
     InvalidVideoReference,
     parse_video_ref,
     parse_video_refs,
@@ -160,7 +160,7 @@ CHANNEL_ID = "UCSHZKyawb77ixDdsGog4iWA"
     (f"  www.youtube.com/channel/{CHANNEL_ID}/  ", ("channel", CHANNEL_ID)),
 ])
 def test_playlist_and_channel_urls_name_their_feed(text, expected):
-    from essay_assets.video_refs import parse_feed_ref
+    from essay_assets.intake.video_refs import parse_feed_ref
 
     assert parse_feed_ref(text) == expected
 
@@ -178,7 +178,7 @@ def test_playlist_and_channel_urls_name_their_feed(text, expected):
     "",
 ])
 def test_other_inputs_name_no_feed(text):
-    from essay_assets.video_refs import parse_feed_ref
+    from essay_assets.intake.video_refs import parse_feed_ref
 
     assert parse_feed_ref(text) is None
 

@@ -17,9 +17,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from essay_assets.rendering import FRONT_MATTER_FIELDS, parse_essay
-from essay_assets.warehouse import Warehouse
-from essay_assets.warehouse_schema import FRONT_MATTER_COLUMNS, TABLES
+from essay_assets.storage.schema import FRONT_MATTER_COLUMNS, TABLES
+from essay_assets.storage.warehouse import Warehouse
+from essay_assets.writing.rendering import FRONT_MATTER_FIELDS, parse_essay
 from essay_assets_tests import warehouse_rows as wr
 from essay_assets_tests.conftest import run_chain, write_transcript
 
@@ -162,7 +162,7 @@ _HANGING_WRITER = textwrap.dedent("""
     from datetime import datetime, timezone
     from pathlib import Path
     import pyarrow.parquet as pq
-    from essay_assets.warehouse import Warehouse
+    from essay_assets.storage.warehouse import Warehouse
     from essay_assets_tests.warehouse_rows import synthetic_video
 
     def half_a_file(table, where, **kwargs):  # write the first rows, then hang mid-file
@@ -232,10 +232,10 @@ def test_a_failing_write_raises_and_leaves_no_trace(warehouse, monkeypatch):
 def test_essays_delete_removes_rows_files_and_partition(llm_server, data_dir):
     import dagster as dg
 
-    from essay_assets.cli import main
-    from essay_assets.partitions import video_partitions
-    from essay_assets.resources import warehouse_for
+    from essay_assets.cli.main import main
+    from essay_assets.defs.partitions import video_partitions
     from essay_assets.settings import Settings
+    from essay_assets.storage.warehouse import warehouse_for
 
     gone, kept = "abcdefghijk", "keepvideo01"
     write_transcript(data_dir, gone, words=500)
@@ -348,11 +348,15 @@ def test_ensure_database_never_fails_on_a_users_lock(warehouse):
 
 # ---- docs/warehouse.md ------------------------------------------------------------------------
 def test_docs_warehouse_md_is_generated_from_the_schema():
-    from essay_assets.schema_doc import DOC_PATH, render_schema_markdown, schema_section
+    from essay_assets.storage.schema_doc import (
+        DOC_PATH,
+        render_schema_markdown,
+        schema_section,
+    )
 
     assert DOC_PATH.exists()
     assert schema_section(DOC_PATH.read_text()) == render_schema_markdown(), (
-        "docs/warehouse.md is out of date: run `python -m essay_assets.schema_doc`")
+        "docs/warehouse.md is out of date: run `python -m essay_assets.storage.schema_doc`")
     for table in TABLES:
         for column in table.columns:
             assert f"`{column.name}`" in render_schema_markdown()

@@ -23,8 +23,7 @@ import youtube_transcript_api
 from requests.adapters import BaseAdapter
 from youtube_transcript_api.proxies import GenericProxyConfig, WebshareProxyConfig
 
-from essay_assets.redaction import redact_url_credentials
-from essay_assets.youtube import (
+from essay_assets.intake.youtube import (
     FetchedTranscriptData,
     TranscriptFetchTransient,
     TranscriptUnavailable,
@@ -32,6 +31,7 @@ from essay_assets.youtube import (
     fetch_transcript,
     proxy_config_from_env,
 )
+from essay_assets.redaction import redact_url_credentials
 
 ASSETS = Path(youtube_transcript_api.__file__).parent / "test" / "assets"
 VIDEO_ID = "GJLlxj_dtq8"  # the video the recorded responses belong to

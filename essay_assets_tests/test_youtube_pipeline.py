@@ -6,12 +6,17 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from essay_assets import intake
-from essay_assets.rendering import parse_essay
-from essay_assets.resources import warehouse_for
+from essay_assets.intake import sources as intake
 from essay_assets.settings import Settings
+from essay_assets.storage.warehouse import warehouse_for
+from essay_assets.writing.rendering import parse_essay
 from essay_assets_tests.conftest import run_chain
-from essay_assets_tests.test_youtube import VIDEO_ID, RecordedYouTube, asset, session_for
+from essay_assets_tests.test_youtube import (
+    VIDEO_ID,
+    RecordedYouTube,
+    asset,
+    session_for,
+)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from essay_assets.warehouse import Warehouse
+from essay_assets.storage.warehouse import Warehouse
 
 MODELS = ("openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude-sonnet-4", "local/qwen3-4b")
 

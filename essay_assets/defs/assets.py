@@ -1,0 +1,319 @@
+"""The pipeline's story, one video partition at a time:
+
+    transcript -> essay_prompt -> llm_response -> essay
+
+Every asset takes a whole set of partitions in one run (single-run backfills) and returns
+nothing: the data lives in data/raw/, data/essays/ and the warehouse, not in Dagster's IO
+manager. The prompt revision is in the code_version of every asset that consumes it, so
+bumping it marks older essays stale.
+"""
+
+
+import asyncio
+import os
+import warnings
+
+import dagster as dg
+
+from essay_assets.defs.jobs import ESSAY_GROUP
+from essay_assets.defs.metadata import column_schema, essays_column_lineage, row_count
+from essay_assets.defs.partition_runs import PartitionLoop, StageFailure
+from essay_assets.defs.partitions import video_partitions
+from essay_assets.defs.resources import EssaySettings
+from essay_assets.intake import sources, youtube
+from essay_assets.intake.transcripts import Transcript, TranscriptFileError
+from essay_assets.model_calls import client
+from essay_assets.model_calls.budgets import BudgetCheck, BudgetExceeded, enforce_budget
+from essay_assets.model_calls.costs import estimate_cost_usd
+from essay_assets.model_calls.ledger import (
+    CallLedger,
+    call_row_from_json,
+    totals_from_calls,
+)
+from essay_assets.model_calls.litellm_import import prefetch_litellm
+from essay_assets.model_calls.model_info import context_window, count_tokens_fn
+from essay_assets.storage.files import stable_hash
+from essay_assets.storage.warehouse import utc_now
+from essay_assets.writing import drafting
+from essay_assets.writing.planning import PromptPlan, plan_prompt
+from essay_assets.writing.prompts import VideoContext, load_prompts
+from essay_assets.writing.publishing import publish_essay
+
+# `backfill_policy` is what makes a UI backfill one run (docs/benchmarks.md). Dagster marks it
+# beta and warns at every import of this module: four lines of noise in every command's output.
+warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`", category=dg.BetaWarning)
+
+PROMPT_REVISION = load_prompts().revision
+TRANSIENT_RETRIES = 3
+TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
+    # A step retry re-runs only unfinished videos (finished ones are reused), so it is cheap.
+    max_retries=TRANSIENT_RETRIES, delay=float(os.environ.get("ESSAYS_STEP_RETRY_DELAY_S", "10")), backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+VIDEO_COLUMNS = ("video_id", "title", "channel_name", "channel_id", "published_at", "url", "metadata_source")
+_common = dict(partitions_def=video_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name=ESSAY_GROUP)
+# Downstream of the transcript, a new upstream materialization (e.g. a transcript refreshed
+# from the UI) brings the rest of the chain up to date by itself; reused answers cost nothing.
+FOLLOW_UPSTREAM = dg.AutomationCondition.eager()
+
+
+class LLMResponseConfig(dg.Config):
+    force_refresh: bool = False
+    """Call the model again even when an identical request was already answered (and paid)."""
+
+
+@dg.asset(**_common, code_version="1", retry_policy=TRANSIENT_RETRY_POLICY, kinds={"youtube"},
+          metadata={"dagster/column_schema": column_schema("transcripts")})
+def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+    """The conversation's words: a user file, the stored copy, the bundled sample or YouTube."""
+    settings, store, warehouse = essay_settings.parts()
+    loop = PartitionLoop(context, "transcript", warehouse, max_retries=TRANSIENT_RETRIES)
+    if any(not store.response_path(v, PROMPT_REVISION).exists() for v in loop.keys):
+        prefetch_litellm()  # a model will be called downstream: import its client meanwhile
+    video_rows, transcript_rows = [], []
+    for video_id in loop.keys:
+        with loop.attempt(video_id):
+            found = _fetch_transcript(settings, store, video_id)
+            video = sources.obtain_video_metadata(store, video_id)
+            video_rows.append({**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()})
+            transcript_rows.append({
+                "video_id": video_id, "source": found.source, "language_code": found.language_code,
+                "is_generated": found.is_generated, "is_translated": found.is_translated,
+                "snippet_count": len(found.snippets), "word_count": found.word_count,
+                "content_sha256": found.content_sha256, "path": str(store.transcript_path(video_id)),
+                "fetched_at": utc_now(),
+            })
+            loop.succeed(video_id, {
+                "source": found.source, "language": found.language_code or "unknown",
+                "is_generated": bool(found.is_generated), "is_translated": bool(found.is_translated),
+                "snippet_count": len(found.snippets), "word_count": found.word_count,
+                "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
+            })
+    # One segment per table per step, not per video: the raw store already holds every transcript.
+    warehouse.write("videos", video_rows)
+    warehouse.write("transcripts", transcript_rows)
+    context.add_output_metadata(row_count(warehouse, "transcripts"))
+    loop.finish()
+
+
+def _fetch_transcript(settings, store, video_id: str) -> Transcript:
+    try:
+        found = sources.obtain_transcript(settings, store, video_id)
+    except TranscriptFileError as exc:
+        raise StageFailure(str(exc), reason="bad_transcript_file") from None
+    except youtube.TranscriptUnavailable as exc:
+        raise StageFailure(str(exc), reason=exc.reason) from None
+    except youtube.TranscriptFetchTransient as exc:
+        raise StageFailure(str(exc), reason=exc.reason, transient=True) from None
+    if found.word_count == 0:
+        raise StageFailure(f"Video {video_id}: the transcript is empty; nothing to write about.", reason="empty_transcript")
+    return found
+
+
+@dg.asset(**_common, deps=[transcript], code_version=f"r{PROMPT_REVISION}", automation_condition=FOLLOW_UPSTREAM)
+def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+    """The third-guest prompt for this video, split into chunks when the model's context is small."""
+    settings, store, warehouse = essay_settings.parts()
+    loop = PartitionLoop(context, "essay_prompt", warehouse)
+    prompts = load_prompts(PROMPT_REVISION)
+    planner = _Planner(settings)
+    for video_id in loop.keys:
+        stored = store.read(store.transcript_path(video_id))
+        if stored is None:
+            loop.skip(video_id, "no transcript")
+            continue
+        with loop.attempt(video_id):
+            found = Transcript.from_json(stored)
+            video = _video_context(store, video_id)
+            inputs = planner.inputs(found, video)
+            previous = store.read(store.plan_path(video_id, PROMPT_REVISION))
+            if previous and previous.get("inputs") == inputs:
+                plan = PromptPlan.from_json(previous["plan"])  # same inputs, same plan: no tokenizing
+            else:
+                plan = planner.plan(prompts, video, found)
+                store.write(store.plan_path(video_id, PROMPT_REVISION), {
+                    "transcript_sha256": found.content_sha256, "model": settings.model, "inputs": inputs,
+                    "plan": plan.to_json()})
+            loop.succeed(video_id, {
+                "prompt_revision": PROMPT_REVISION, "prompt_tokens": plan.prompt_tokens,
+                "context_window": plan.context_window or 0, "fits_context": plan.fits_context, "mode": plan.mode,
+                "chunk_count": plan.chunk_count,
+            })
+    loop.finish()
+
+
+class _Planner:
+    """Plans prompts; its tokenizer and the model's context window are looked up only when a
+    plan must really be made (for hosted models that means importing litellm)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._tools = None
+
+    def inputs(self, found: Transcript, video: VideoContext) -> dict:
+        s = self.settings
+        return {"transcript_sha256": found.content_sha256, "model": s.model, "video": vars(video),
+                "context_window_override": s.context_window, "essay_max_tokens": s.essay_max_tokens,
+                "chunk_max_tokens": s.chunk_max_tokens, "notes_max_tokens": s.notes_max_tokens,
+                "essay_style": s.resolved_essay_style}
+
+    def plan(self, prompts, video: VideoContext, found: Transcript) -> PromptPlan:
+        s = self.settings
+        if self._tools is None:
+            self._tools = (count_tokens_fn(s.model, is_local=s.uses_local_model),
+                           context_window(s.model, s.context_window))
+        count_tokens, window = self._tools
+        try:
+            return plan_prompt(prompts, video, list(found.snippets), context_window=window,
+                               essay_max_tokens=s.essay_max_tokens, count_tokens=count_tokens,
+                               chunk_max_tokens=s.chunk_max_tokens, notes_max_tokens=s.notes_max_tokens,
+                               essay_style=s.resolved_essay_style)
+        except ValueError as exc:
+            raise StageFailure(f"Video {video.video_id}: {exc}", reason="context_too_small") from None
+
+
+@dg.asset(**_common, deps=[essay_prompt], code_version=f"r{PROMPT_REVISION}", pool="llm",
+          automation_condition=FOLLOW_UPSTREAM,
+          retry_policy=TRANSIENT_RETRY_POLICY, kinds={"litellm"},
+          metadata={"dagster/column_schema": column_schema("llm_calls")})
+def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, essay_settings: EssaySettings) -> None:
+    """The model's essay, from one call or map-reduce over chunks; reused when nothing changed."""
+    settings, store, warehouse = essay_settings.parts()
+    loop = PartitionLoop(context, "llm_response", warehouse, max_retries=TRANSIENT_RETRIES)
+    jobs, reused_calls = [], []
+    for video_id in loop.keys:
+        stored = store.read(store.plan_path(video_id, PROMPT_REVISION))
+        if stored is None or stored.get("model") != settings.model:
+            loop.skip(video_id, "no prompt for this model and revision")
+            continue
+        plan = PromptPlan.from_json(stored["plan"])
+        fingerprint = drafting.response_fingerprint(plan, settings, stored["transcript_sha256"])
+        previous = store.read(store.response_path(video_id, PROMPT_REVISION))
+        if previous and previous["fingerprint"] == fingerprint and not config.force_refresh:
+            loop.succeed(video_id, _response_metadata(previous, reused=True))  # nothing changed: no call, no cost
+            reused_calls += previous["calls"]
+        else:
+            jobs.append((video_id, plan, fingerprint))
+    # Rows of reused calls again (same call_id: replaced, not duplicated), in case a killed run
+    # stored the answer but never got its row into the warehouse.
+    warehouse.write("llm_calls", [call_row_from_json(row) for row in reused_calls])
+    if jobs:  # only now start the model client: a fully reused run never imports litellm
+        asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh))
+    context.add_output_metadata(row_count(warehouse, "llm_calls"))
+    loop.finish()
+
+
+async def _answer_all(context, settings, store, warehouse, loop, jobs, force_refresh: bool) -> None:
+    try:
+        endpoint = client.resolve_endpoint(settings)
+        client.check_credentials(endpoint)
+    except client.ModelCallError as exc:
+        for video_id, _, _ in jobs:
+            loop.fail(video_id, StageFailure(f"Video {video_id}: {exc}", reason=exc.reason))
+        return
+    count_tokens = count_tokens_fn(settings.model, is_local=endpoint.is_local)
+    # The embedded server has one slot: queueing calls there would only inflate their timings.
+    concurrency = 1 if endpoint.is_local else settings.llm_concurrency
+    ledger = CallLedger(settings, endpoint, warehouse, context.run.run_id,
+                                     asyncio.Semaphore(concurrency), force_refresh, context.log)
+    spent_today = _spent_today_cents(warehouse)
+    prompts = load_prompts(PROMPT_REVISION)
+
+    async def answer(video_id: str, plan: PromptPlan, fingerprint: dict) -> None:
+        nonlocal spent_today
+        response_id = stable_hash([fingerprint, context.run.run_id if force_refresh else None])[:32]
+        with loop.attempt(video_id):
+            estimate_in, estimate_out = drafting.estimated_tokens(plan, count_tokens)
+            estimate = estimate_cost_usd(settings.model, estimate_in, estimate_out,
+                                         user_prices=settings.model_prices, is_local=endpoint.is_local)
+            estimate_cents = None if estimate is None else estimate * 100
+            try:
+                enforce_budget(video_id, settings.model, BudgetCheck(
+                    estimate_cents, settings.essay_cost_ceiling_cents, settings.daily_cost_ceiling_cents, spent_today))
+            except BudgetExceeded as exc:
+                raise StageFailure(str(exc), reason=exc.reason) from None
+            spent_today += estimate_cents or 0.0  # reserve, so parallel videos share the ceiling
+            try:
+                draft = await drafting.write_draft(video=_video_context(store, video_id), plan=plan, prompts=prompts,
+                                                       ledger=ledger, response_id=response_id, count_tokens=count_tokens)
+            except client.ModelCallError as exc:
+                raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
+            record = {"fingerprint": fingerprint, "response_id": response_id, "model": settings.model,
+                      "content": draft.content, "calls": list(draft.calls), "chunk_count": draft.chunk_count,
+                      "created_at": utc_now().isoformat(), "new_calls": draft.new_calls}
+            store.write(store.response_path(video_id, PROMPT_REVISION), record)
+            loop.succeed(video_id, _response_metadata(record, reused=False))
+
+    try:
+        await asyncio.gather(*(answer(*job) for job in jobs))
+    finally:
+        ledger.flush_rows()
+
+
+def _response_metadata(record: dict, *, reused: bool) -> dict:
+    totals = totals_from_calls(record["calls"])
+    cost_cents = totals["estimated_cost_cents"]
+    return {
+        "reused": reused, "model": record["model"], "response_id": record["response_id"],
+        "llm_calls": totals["call_count"], "chunk_count": record["chunk_count"],
+        "input_tokens": totals["input_tokens"] or 0, "output_tokens": totals["output_tokens"] or 0,
+        "total_tokens": totals["total_tokens"] or 0,
+        # The UI plots numbers; an unknown cost is flagged, never plotted as 0.
+        **({"cost_cents": float(cost_cents)} if cost_cents is not None else {"cost_unknown": True}),
+        "cost_source": totals["cost_source"],
+        "cost_cents_this_run": 0.0 if reused else float(cost_cents or 0.0),
+        "response_time_ms": totals["response_time_ms"],
+    }
+
+
+def _spent_today_cents(warehouse) -> float:
+    rows = warehouse.query(
+        "SELECT coalesce(sum(cost_usd), 0) * 100 AS cents FROM llm_calls "
+        "WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    )
+    return float(rows[0]["cents"])
+
+
+@dg.asset(**_common, deps=[llm_response], code_version=f"r{PROMPT_REVISION}", kinds={"markdown"},
+          automation_condition=FOLLOW_UPSTREAM,
+          metadata={"dagster/column_schema": column_schema("essays")})
+def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+    """The essay as a markdown file with YAML front matter, and its row in the warehouse."""
+    settings, store, warehouse = essay_settings.parts()
+    loop = PartitionLoop(context, "essay", warehouse)
+    essay_rows = []
+    for video_id in loop.keys:
+        response = store.read(store.response_path(video_id, PROMPT_REVISION))
+        transcript_now = store.read(store.transcript_path(video_id))
+        if (response is None or response.get("model") != settings.model or transcript_now is None
+                or response["fingerprint"]["transcript_sha256"] != Transcript.from_json(transcript_now).content_sha256):
+            loop.skip(video_id, "no model response for the current transcript and model")
+            continue
+        with loop.attempt(video_id):
+            published = publish_essay(settings, store, video_id, PROMPT_REVISION, response, context.run.run_id)
+            essay_rows.append(published.row)
+            loop.succeed(video_id, published.metadata)
+    warehouse.write("essays", essay_rows)  # files first, then one segment for all their rows
+    warehouse.maybe_compact()
+    warehouse.ensure_database()
+    context.add_output_metadata({**row_count(warehouse, "essays"), "dagster/column_lineage": essays_column_lineage()})
+    loop.finish()
+    _fail_run_if_any_video_failed(context, warehouse, loop)
+
+
+def _fail_run_if_any_video_failed(context, warehouse, loop: PartitionLoop) -> None:
+    failures = warehouse.query(
+        "SELECT video_id, stage, reason, message FROM failures WHERE run_id = ? ORDER BY failed_at", [context.run.run_id]
+    )
+    if not failures:
+        return
+    for video_id in loop.succeeded:  # the step will fail: record the essays it did write
+        context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=video_id,
+                                                  metadata={"status": "written"}))
+    lines = "\n".join(f"- {f['video_id']} ({f['stage']}, {f['reason']}): {f['message']}" for f in failures)
+    raise dg.Failure(f"{len(loop.succeeded)} essay(s) written; {len(failures)} video(s) failed:\n{lines}",
+                     allow_retries=False)
+
+
+def _video_context(store, video_id: str) -> VideoContext:
+    meta = sources.obtain_video_metadata(store, video_id)
+    return VideoContext(video_id, meta.get("title"), meta.get("channel_name"), meta.get("published_at"))

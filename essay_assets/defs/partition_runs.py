@@ -1,0 +1,104 @@
+"""How one asset step handles many video partitions: each video succeeds or fails on its
+own, failures are recorded with their reason, and the step fails only where that helps.
+
+Why: backfills run every selected partition in one run (`BackfillPolicy.single_run()`), which
+is 40-70x faster than a run per partition on this hardware. One bad video must not sink the
+other 99, but it must not disappear silently either:
+- a permanent failure (no transcript, bad key, over budget) is written to `failures` and
+  logged; the video is skipped downstream;
+- a transient failure (YouTube blocking, provider 5xx) makes the step raise so Dagster's
+  RetryPolicy retries it with backoff; finished videos are reused, so a retry costs nothing;
+  on the last retry it is recorded like a permanent failure;
+- a step in which every video failed fails with every message; the last step of the chain
+  fails the run when any video failed anywhere in it, after recording the essays it did write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+
+from essay_assets.redaction import redact
+from essay_assets.storage.warehouse import Warehouse, utc_now
+
+
+class StageFailure(Exception):
+    """A per-video failure with a reason code; `transient` ones are worth a retry."""
+
+    def __init__(self, message: str, *, reason: str, transient: bool = False):
+        super().__init__(message)
+        self.reason = reason
+        self.transient = transient
+
+
+class PartitionLoop:
+    def __init__(self, context: dg.AssetExecutionContext, stage: str, warehouse: Warehouse, max_retries: int = 0):
+        self.context = context
+        self.stage = stage
+        self.warehouse = warehouse
+        self.max_retries = max_retries
+        self.succeeded: list[str] = []
+        self.failed: dict[str, StageFailure] = {}
+        self.skipped: list[str] = []
+        self.transient: dict[str, StageFailure] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.context.partition_keys)
+
+    def skip(self, video_id: str, why: str) -> None:
+        self.skipped.append(video_id)
+        self.context.log.warning(f"{video_id}: skipped at {self.stage}: {why}")
+
+    def succeed(self, video_id: str, metadata: dict[str, Any]) -> None:
+        self.succeeded.append(video_id)
+        self.context.add_asset_metadata(metadata, partition_key=video_id)
+
+    @contextmanager
+    def attempt(self, video_id: str) -> Iterator[None]:
+        try:
+            yield
+        except StageFailure as exc:
+            self.fail(video_id, exc)
+
+    def fail(self, video_id: str, exc: StageFailure) -> None:
+        last_try = self.context.retry_number >= self.max_retries
+        if exc.transient and not last_try:
+            self.transient[video_id] = exc
+            self.context.log.warning(f"{video_id}: {self.stage} will be retried: {redact(str(exc))}")
+            return
+        self.failed[video_id] = exc
+        message = redact(str(exc))
+        self.context.log.error(f"{video_id}: {self.stage} failed ({exc.reason}): {message}")
+        self.warehouse.write("failures", [{
+            "failure_id": uuid.uuid4().hex, "video_id": video_id, "stage": self.stage, "reason": exc.reason,
+            "message": message, "run_id": self.context.run.run_id, "failed_at": utc_now(),
+        }])
+        self.context.add_asset_metadata({"status": "failed", "failure_reason": exc.reason, "failure": message},
+                                        partition_key=video_id)
+
+    def finish(self) -> None:
+        """Raise what the step should raise, after every video had its turn."""
+        # One line per step, not per video: each log line is a row in Dagster's event log.
+        self.context.log.info(f"{self.stage}: {len(self.succeeded)} done, {len(self.failed)} failed, "
+                              f"{len(self.skipped)} skipped, {len(self.transient)} to retry")
+        if self.transient:
+            first = next(iter(self.transient.values()))
+            raise dg.Failure(
+                f"{len(self.transient)} video(s) hit transient errors at {self.stage}; retrying. "
+                f"First: {redact(str(first))}",
+                allow_retries=True,
+            )
+        for video_id in self.skipped:  # skipped: the upstream failure was already recorded
+            self.context.add_asset_metadata({"status": "skipped (upstream failed)"}, partition_key=video_id)
+        if self.keys and not self.succeeded:
+            raise dg.Failure(self._summary(), allow_retries=False)
+
+    def _summary(self) -> str:
+        lines = [f"{video_id}: {redact(str(exc))}" for video_id, exc in self.failed.items()]
+        lines += [f"{video_id}: skipped, an earlier stage failed" for video_id in self.skipped]
+        return f"{self.stage} failed for {len(lines)} of {len(self.keys)} video(s):\n" + "\n".join(lines)

@@ -1,0 +1,46 @@
+"""The persistent Dagster instance the CLI, the UI and the schedule share.
+
+This folder is the one place that touches Dagster's private internals (event_log.py: a
+subclass of Dagster's SQLite event log), so a Dagster upgrade that moves them breaks here only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from importlib import resources
+from pathlib import Path
+
+from essay_assets.settings import Settings
+from essay_assets.storage.files import atomic_write_text
+
+# sha256 of dagster.yaml templates shipped earlier. A home still holding one of them, byte
+# for byte, was never edited by its user, so it gets the current template (and its faster
+# event log); a file the user changed is left alone.
+EARLIER_TEMPLATES = {
+    "b20a4484e97c7a2807aeda718e2bcfbc217d2c989d1f4d3bc0eb21611cfe15d1",  # before the pooled event log
+    "0df05b40e20112a898d8c35fb5c6ab4cdac19cf3a2e7c2ba54272f3101561517",  # before dequeue_interval_seconds
+    "da5e179322f399584c8f3122a8f4f152886d7d7b51a6e2739719d584c6f42887",  # before the note on this set
+    "0ad620eed8a0f4a166551df7471ad70a89e9e6808789c52f10c1a7921cc639ac",  # before the package had stage folders
+}
+# The event log's module before the package was laid out by stage: an edited home that still
+# names it would fail to load, so its line is pointed at the module's new place.
+MOVED_EVENT_LOG = ("module: essay_assets.event_log\n", "module: essay_assets.instance.event_log\n")
+
+
+def shipped_template() -> str:
+    return (resources.files("essay_assets.instance") / "dagster.yaml").read_text(encoding="utf-8")
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME defaults to <data dir>/dagster_home, created with our dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or hashlib.sha256(config.read_bytes()).hexdigest() in EARLIER_TEMPLATES:
+        atomic_write_text(config, shipped_template())
+    elif MOVED_EVENT_LOG[0] in (text := config.read_text(encoding="utf-8")):
+        atomic_write_text(config, text.replace(*MOVED_EVENT_LOG))
+    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    return home

@@ -1,0 +1,208 @@
+"""Calling a model through litellm: endpoint resolution, retries, error classification,
+usage and cost extraction.
+
+litellm is imported inside functions: its import costs seconds of CPU, and Dagster
+imports this package in every run and step process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from typing import Any
+
+from essay_assets.model_calls import costs
+from essay_assets.model_calls.litellm_import import litellm_module
+from essay_assets.redaction import redact
+from essay_assets.settings import Settings
+
+TRANSIENT_EXCEPTIONS = (
+    "RateLimitError",
+    "Timeout",
+    "APIConnectionError",
+    "InternalServerError",
+    "ServiceUnavailableError",
+    "BadGatewayError",
+)
+
+
+class ModelCallError(Exception):
+    """A model call failed. `transient` errors are worth retrying later; the rest are not."""
+
+    def __init__(self, message: str, *, reason: str, transient: bool):
+        super().__init__(message)
+        self.reason = reason
+        self.transient = transient
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    model: str  # what the user asked for; recorded as llmModel
+    litellm_model: str
+    api_base: str | None
+    api_key: str | None  # only for the embedded server; hosted keys stay in the environment
+    is_local: bool
+    sampling: dict = dataclasses.field(default_factory=dict)  # extra completion arguments
+
+    def describe(self) -> str:
+        return f"{self.model}" + (f" at {self.api_base}" if self.api_base else "")
+
+
+def resolve_endpoint(settings: Settings) -> Endpoint:
+    if settings.uses_local_model:
+        from essay_assets.model_calls import local_model
+
+        return Endpoint(settings.model, "openai/local-smollm2", local_model.api_base(), "local", True,
+                        local_model.SAMPLING)
+    return Endpoint(settings.model, settings.model, settings.api_base, None, False)
+
+
+def check_credentials(endpoint: Endpoint) -> None:
+    """Fail before any request when the provider's API key is missing."""
+    if endpoint.is_local:
+        return
+    litellm = litellm_module()
+    try:
+        provider = litellm.get_llm_provider(endpoint.litellm_model)[1]
+    except Exception as exc:
+        raise ModelCallError(
+            f"Unknown model {endpoint.model!r}: litellm cannot tell its provider ({redact(str(exc))[:200]}). "
+            "Use litellm's names, e.g. openrouter/openai/gpt-4o, openai/gpt-4o-mini, anthropic/claude-sonnet-4-5.",
+            reason="unknown_model",
+            transient=False,
+        ) from None
+    status = litellm.validate_environment(model=endpoint.litellm_model, api_base=endpoint.api_base)
+    missing = status.get("missing_keys") or []
+    if not status.get("keys_in_environment") and missing and not (endpoint.api_base and provider == "openai"):
+        raise ModelCallError(
+            f"Model {endpoint.model} needs {', '.join(missing)} in the environment; it is not set. "
+            f"Export it (e.g. `export {missing[0]}=...`) or choose another model with ESSAYS_MODEL.",
+            reason="missing_api_key",
+            transient=False,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CallOutcome:
+    content: str
+    usage: costs.Usage
+    cost: costs.Cost
+    model_answered: str | None
+    provider_request_id: str | None
+    response_time_ms: int
+    attempts: int
+    raw_response: dict[str, Any]
+
+
+async def call_model(
+    endpoint: Endpoint,
+    messages: list[dict[str, str]],
+    *,
+    settings: Settings,
+    max_tokens: int,
+) -> CallOutcome:
+    """One chat completion, retried with exponential backoff and jitter on transient errors."""
+    litellm = litellm_module()
+    kwargs: dict[str, Any] = dict(
+        model=endpoint.litellm_model,
+        messages=messages,
+        temperature=settings.temperature,
+        max_tokens=max_tokens,
+        timeout=settings.llm_timeout_s,
+        num_retries=0,  # we retry ourselves, so we can count attempts and classify errors
+        # Reasoning models (o-series, gpt-5*) reject temperature != 1 with UnsupportedParamsError;
+        # let litellm drop what the model does not take instead of failing every call.
+        drop_params=True,
+        **endpoint.sampling,
+    )
+    if endpoint.api_base:
+        kwargs["api_base"] = endpoint.api_base
+    if endpoint.api_key:
+        kwargs["api_key"] = endpoint.api_key
+    if endpoint.litellm_model.startswith("openrouter/"):
+        kwargs["usage"] = {"include": True}  # OpenRouter's usage accounting: the billed cost
+
+    max_attempts = settings.llm_max_attempts
+    for attempt in range(1, max_attempts + 1):
+        started = time.monotonic()
+        try:
+            response = await litellm.acompletion(**kwargs)
+        except Exception as exc:  # classified below; nothing else is swallowed
+            error = classify_error(exc, endpoint)
+            if not error.transient or attempt == max_attempts:
+                raise error from None
+            await asyncio.sleep(min(60.0, settings.llm_retry_base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+            continue
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return _outcome(response, endpoint, settings, elapsed_ms, attempt)
+    raise AssertionError("unreachable")
+
+
+def _outcome(response: Any, endpoint: Endpoint, settings: Settings, elapsed_ms: int, attempts: int) -> CallOutcome:
+    usage = costs.Usage.from_response_usage(getattr(response, "usage", None))
+    cost = costs.compute_cost(
+        endpoint.model,
+        usage,
+        provider_reported_usd=costs.provider_cost_from_response(response),
+        user_prices=settings.model_prices,
+        is_local=endpoint.is_local,
+    )
+    content = response.choices[0].message.content or ""
+    return CallOutcome(
+        content=content,
+        usage=usage,
+        cost=cost,
+        model_answered=getattr(response, "model", None),
+        provider_request_id=getattr(response, "id", None),
+        response_time_ms=elapsed_ms,
+        attempts=attempts,
+        raw_response=_jsonable(response),
+    )
+
+
+def _jsonable(response: Any) -> dict[str, Any]:
+    try:
+        return response.model_dump(mode="json")
+    except Exception:  # pragma: no cover - very old litellm objects
+        return {"repr": repr(response)}
+
+
+def classify_error(exc: Exception, endpoint: Endpoint) -> ModelCallError:
+    name = type(exc).__name__
+    detail = redact(str(exc)) or name
+    detail = detail if len(detail) < 400 else detail[:400] + "..."
+    where = endpoint.describe()
+    if name in TRANSIENT_EXCEPTIONS or isinstance(exc, (asyncio.TimeoutError, ConnectionError)):
+        hint = (
+            "Is the endpoint running and reachable?" if name == "APIConnectionError"
+            else "The provider is rate-limiting or failing; it will be retried with backoff."
+        )
+        return ModelCallError(f"Model call to {where} failed ({name}): {detail}. {hint}", reason=_snake(name), transient=True)
+    if name in ("AuthenticationError", "PermissionDeniedError"):
+        return ModelCallError(
+            f"Model {where} rejected the API key ({name}): {detail}. Check the provider key in the environment "
+            "(e.g. OPENROUTER_API_KEY, OPENAI_API_KEY).",
+            reason="bad_api_key",
+            transient=False,
+        )
+    if name == "ContextWindowExceededError":
+        return ModelCallError(
+            f"The prompt does not fit {where}'s context window: {detail}. Set ESSAYS_CONTEXT_WINDOW to the "
+            "model's real window so the transcript is split into chunks.",
+            reason="context_window_exceeded",
+            transient=False,
+        )
+    if name == "NotFoundError" or "LLM Provider NOT provided" in detail:
+        return ModelCallError(
+            f"Unknown model {endpoint.model!r} ({name}): {detail}. Check the name against litellm's provider list.",
+            reason="unknown_model",
+            transient=False,
+        )
+    return ModelCallError(f"Model call to {where} failed ({name}): {detail}", reason=_snake(name), transient=False)
+
+
+def _snake(name: str) -> str:
+    out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return out.replace("_error", "") or "error"

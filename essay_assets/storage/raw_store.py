@@ -1,0 +1,52 @@
+"""The raw store under data/raw/: everything fetched or paid for, kept so it is never
+fetched or paid for twice. JSON files written atomically; one folder per kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from essay_assets.storage.files import atomic_write_text
+
+
+class RawStore:
+    def __init__(self, raw_dir: Path):
+        self.raw_dir = Path(raw_dir)
+
+    def transcript_path(self, video_id: str) -> Path:
+        return self.raw_dir / "transcripts" / f"{video_id}.json"
+
+    def video_metadata_path(self, video_id: str) -> Path:
+        return self.raw_dir / "videos" / f"{video_id}.json"
+
+    def plan_path(self, video_id: str, revision: int) -> Path:
+        return self.raw_dir / "prompts" / f"{video_id}.r{revision}.json"
+
+    def response_path(self, video_id: str, revision: int) -> Path:
+        return self.raw_dir / "responses" / f"{video_id}.r{revision}.json"
+
+    def call_path(self, video_id: str, request_key: str) -> Path:
+        return self.raw_dir / "llm_calls" / video_id / f"{request_key}.json"
+
+    def read(self, path: Path) -> Any | None:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def write(self, path: Path, value: Any) -> None:
+        atomic_write_text(path, json.dumps(value, indent=1, ensure_ascii=False, default=str))
+
+    def delete_video(self, video_id: str) -> int:
+        removed = 0
+        for path in list(self.raw_dir.glob(f"*/{video_id}.json")) + list(self.raw_dir.glob(f"*/{video_id}.r*.json")):
+            path.unlink(missing_ok=True)
+            removed += 1
+        calls = self.raw_dir / "llm_calls" / video_id
+        if calls.exists():
+            for path in calls.glob("*.json"):
+                path.unlink()
+                removed += 1
+            calls.rmdir()
+        return removed

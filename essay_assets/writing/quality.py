@@ -1,0 +1,69 @@
+"""What makes an essay acceptable: pure checks that asset checks and tests both use."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from essay_assets.writing.rendering import REFERENCE_FIELDS
+
+# Reference field -> accepted Python types (None allowed where "unknown" is a legal answer).
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "schemaVersion": (str,),
+    "youtubeVideoId": (str,),
+    "llmModel": (str,),
+    "createdAt": (str,),
+    "responseTimeMs": (int,),
+    "inputTokens": (int, type(None)),
+    "outputTokens": (int, type(None)),
+    "totalTokens": (int, type(None)),
+    "estimatedCostCents": (int, float, type(None)),
+    "systemPromptRevision": (int,),
+    "reasoningTokens": (int, type(None)),
+    "transcriptWordCount": (int,),
+}
+_CREATED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_CONCLUSION = re.compile(r"^##\s+.*(conclusion|closing|final thoughts|takeaway)", re.IGNORECASE | re.MULTILINE)
+
+
+def front_matter_problems(fields: dict[str, Any]) -> list[str]:
+    problems = [f"missing {name}" for name in REFERENCE_FIELDS if name not in fields]
+    for name, types in FIELD_TYPES.items():
+        if name in fields and (not isinstance(fields[name], types) or isinstance(fields[name], bool)):
+            problems.append(f"{name} is {type(fields[name]).__name__}, expected {'/'.join(t.__name__ for t in types)}")
+    if isinstance(fields.get("createdAt"), str) and not _CREATED_AT.match(fields["createdAt"]):
+        problems.append("createdAt is not like 2026-01-08T09:31:43.631Z")
+    if fields.get("estimatedCostCents") is None and fields.get("costSource") != "unknown":
+        problems.append("estimatedCostCents is null but costSource does not say unknown")
+    return problems
+
+
+def structure_problems(body: str) -> list[str]:
+    lines = body.strip().splitlines()
+    problems = []
+    titles = [line for line in lines if line.startswith("# ")]
+    if len(titles) != 1 or not lines or not lines[0].startswith("# "):
+        problems.append(f"expected exactly one '# ' title as the first line, found {len(titles)}")
+    sections = [line for line in lines if line.startswith("## ")]
+    if len(sections) < 3:
+        problems.append(f"expected at least three '## ' sections, found {len(sections)}")
+    if not _CONCLUSION.search(body):
+        problems.append("no conclusion section ('## Conclusion')")
+    return problems
+
+
+def length_problems(word_count: int, minimum: int, maximum: int) -> list[str]:
+    if word_count < minimum:
+        return [f"{word_count} words, fewer than the minimum {minimum} (ESSAYS_MIN_ESSAY_WORDS)"]
+    if word_count > maximum:
+        return [f"{word_count} words, more than the maximum {maximum} (ESSAYS_MAX_ESSAY_WORDS)"]
+    return []
+
+
+def cost_problems(fields: dict[str, Any], ceiling_cents: float | None) -> list[str]:
+    cents = fields.get("estimatedCostCents")
+    if cents is None:
+        return ["cost unknown: set model_prices in data/config.yaml for this model (see docs/costs.md)"]
+    if ceiling_cents is not None and cents > ceiling_cents:
+        return [f"{cents:.4f} cents is over the per-essay ceiling of {ceiling_cents:g} cents"]
+    return []
