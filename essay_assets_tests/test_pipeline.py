@@ -9,6 +9,7 @@ from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.rendering import REFERENCE_FIELDS, parse_essay
 from essay_assets_tests.conftest import run_chain, write_transcript
+from essay_assets_tests.test_essay_record import schema_errors
 
 
 def test_user_transcript_becomes_essay_with_row_and_ui_metadata(llm_server, data_dir):
@@ -17,6 +18,7 @@ def test_user_transcript_becomes_essay_with_row_and_ui_metadata(llm_server, data
     assert summary.ok, summary.failures
     fields, body = parse_essay((data_dir / "essays" / "abcdefghijk.md").read_text())
     assert all(name in fields for name in REFERENCE_FIELDS)
+    assert schema_errors(fields) == []  # docs/essay.schema.json describes what the pipeline writes
     assert fields["youtubeVideoId"] == "abcdefghijk"
     assert fields["llmModel"] == "openai/gpt-4o"
     assert fields["transcriptWordCount"] == 500

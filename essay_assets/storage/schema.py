@@ -10,6 +10,8 @@ import dataclasses
 
 import pyarrow as pa
 
+from essay_assets import essay_record
+
 
 @dataclasses.dataclass(frozen=True)
 class Column:
@@ -32,6 +34,12 @@ class Table:
 
 WRITTEN_AT = "_written_at"  # nanoseconds since the epoch; orders rewrites of one key
 S, I, F, B, TS = pa.string(), pa.int64(), pa.float64(), pa.bool_(), pa.timestamp("us", tz="UTC")
+
+
+def _essay_column(name: str) -> Column:
+    field = essay_record.FIELDS_BY_COLUMN[name]
+    return Column(field.column, field.kind.arrow_type, f"{field.doc.rstrip('.')} (front matter `{field.front_matter}`).")
+
 
 VIDEOS = Table(
     "videos",
@@ -96,35 +104,16 @@ LLM_CALLS = Table(
     ),
 )
 
+# The essay's own fields come from the essay record, in front matter order, each column's
+# doc naming its front matter field; the key first, and the columns that are not front matter.
 ESSAYS = Table(
     "essays",
     ("video_id", "prompt_revision"),
     "One row per video and prompt revision; superseded revisions stay queryable.",
     (
-        Column("video_id", S, "YouTube video ID (front matter youtubeVideoId)."),
-        Column("prompt_revision", I, "System prompt revision (systemPromptRevision)."),
+        *(_essay_column(name) for name in ("video_id", "prompt_revision")),
         Column("response_id", S, "Links to llm_calls.response_id: the calls that produced this essay."),
-        Column("schema_version", S, "Front matter schema version (schemaVersion)."),
-        Column("llm_model", S, "Model as requested (llmModel)."),
-        Column("created_at", TS, "When the essay was generated (createdAt)."),
-        Column("response_time_ms", I, "Sum of model call wall times (responseTimeMs)."),
-        Column("input_tokens", I, "Sum over calls (inputTokens)."),
-        Column("output_tokens", I, "Sum over calls (outputTokens)."),
-        Column("total_tokens", I, "Sum over calls (totalTokens)."),
-        Column("estimated_cost_cents", F, "Sum over calls in US cents, fractions kept; null if any call's cost is unknown (estimatedCostCents)."),
-        Column("cost_source", S, "Where the cost came from; 'mixed' when calls differ (costSource)."),
-        Column("reasoning_tokens", I, "Sum over calls; null when no call reported them (reasoningTokens)."),
-        Column("cached_input_tokens", I, "Sum over calls; null when no call reported them (cachedInputTokens)."),
-        Column("transcript_word_count", I, "Words in the transcript (transcriptWordCount)."),
-        Column("essay_word_count", I, "Words in the essay body (essayWordCount)."),
-        Column("call_count", I, "Model calls behind the essay (llmCallCount)."),
-        Column("chunk_count", I, "Transcript chunks (1 = the transcript fit in one call) (transcriptChunks)."),
-        Column("transcript_source", S, "user_file | youtube | sample (transcriptSource)."),
-        Column("transcript_language", S, "Transcript language code (transcriptLanguage)."),
-        Column("video_title", S, "Video title (videoTitle)."),
-        Column("channel_name", S, "Channel name (channelName)."),
-        Column("published_at", S, "Video publication time (publishedAt)."),
-        Column("video_url", S, "Watch URL (videoUrl)."),
+        *(_essay_column(f.column) for f in essay_record.FIELDS if f.column not in ("video_id", "prompt_revision")),
         Column("path", S, "Markdown file of this revision."),
         Column("run_id", S, "Dagster run that wrote the file."),
     ),
@@ -159,28 +148,4 @@ TABLES: tuple[Table, ...] = (VIDEOS, TRANSCRIPTS, LLM_CALLS, ESSAYS, FAILURES, D
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 # The view that mirrors the front matter of current essays one-to-one (reference names first).
-FRONT_MATTER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("schemaVersion", "schema_version"),
-    ("youtubeVideoId", "video_id"),
-    ("llmModel", "llm_model"),
-    ("createdAt", "created_at"),
-    ("responseTimeMs", "response_time_ms"),
-    ("inputTokens", "input_tokens"),
-    ("outputTokens", "output_tokens"),
-    ("totalTokens", "total_tokens"),
-    ("estimatedCostCents", "estimated_cost_cents"),
-    ("systemPromptRevision", "prompt_revision"),
-    ("reasoningTokens", "reasoning_tokens"),
-    ("transcriptWordCount", "transcript_word_count"),
-    ("costSource", "cost_source"),
-    ("cachedInputTokens", "cached_input_tokens"),
-    ("essayWordCount", "essay_word_count"),
-    ("llmCallCount", "call_count"),
-    ("transcriptChunks", "chunk_count"),
-    ("transcriptSource", "transcript_source"),
-    ("transcriptLanguage", "transcript_language"),
-    ("videoTitle", "video_title"),
-    ("channelName", "channel_name"),
-    ("publishedAt", "published_at"),
-    ("videoUrl", "video_url"),
-)
+FRONT_MATTER_COLUMNS: tuple[tuple[str, str], ...] = tuple((f.front_matter, f.column) for f in essay_record.FIELDS)

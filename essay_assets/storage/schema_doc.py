@@ -1,18 +1,22 @@
-"""docs/warehouse.md's schema section, generated from essay_assets/storage/schema.py.
+"""The generated docs: docs/warehouse.md's schema section, from essay_assets/storage/schema.py,
+and docs/essay.schema.json, the JSON Schema of the essays' front matter, from essay_assets/essay_record.py.
 
-`python -m essay_assets.storage.schema_doc` rewrites the part of docs/warehouse.md between the
-`<!-- schema:start -->` and `<!-- schema:end -->` markers (the prose around it is kept);
-a test fails when the file is out of date.
+`python -m essay_assets.storage.schema_doc` rewrites both: the part of docs/warehouse.md between
+the `<!-- schema:start -->` and `<!-- schema:end -->` markers (the prose around it is kept) and
+the whole JSON Schema file; tests fail when either is out of date.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+from essay_assets import essay_record
 from essay_assets.storage.schema import FRONT_MATTER_COLUMNS, TABLES, WRITTEN_AT
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
+ESSAY_SCHEMA_PATH = DOC_PATH.parent / "essay.schema.json"
 START, END = "<!-- schema:start -->", "<!-- schema:end -->"
 
 
@@ -54,6 +58,19 @@ def update(path: Path = DOC_PATH) -> bool:
     return new != text
 
 
+def render_essay_schema() -> str:
+    return json.dumps(essay_record.json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def update_essay_schema(path: Path = ESSAY_SCHEMA_PATH) -> bool:
+    """Rewrite docs/essay.schema.json; True when it changed."""
+    new = render_essay_schema()
+    if path.exists() and path.read_text(encoding="utf-8") == new:
+        return False
+    path.write_text(new, encoding="utf-8")
+    return True
+
+
 def _type_name(arrow_type) -> str:
     import pyarrow as pa
 
@@ -70,6 +87,6 @@ def _cell(text: str) -> str:
 
 
 if __name__ == "__main__":
-    changed = update()
-    print(f"{DOC_PATH}: {'updated' if changed else 'up to date'}")
+    for doc_path, changed in ((DOC_PATH, update()), (ESSAY_SCHEMA_PATH, update_essay_schema())):
+        print(f"{doc_path}: {'updated' if changed else 'up to date'}")
     sys.exit(0)

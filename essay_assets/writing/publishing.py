@@ -12,19 +12,14 @@ from typing import Any
 
 import dagster as dg
 
+from essay_assets.essay_record import SCHEMA_VERSION, EssayRecord
 from essay_assets.intake.sources import obtain_video_metadata
 from essay_assets.intake.transcripts import Transcript, word_count
 from essay_assets.model_calls.ledger import totals_from_calls
 from essay_assets.settings import Settings
 from essay_assets.storage.files import atomic_write_text
 from essay_assets.storage.raw_store import RawStore
-from essay_assets.writing.rendering import (
-    SCHEMA_VERSION,
-    essay_title,
-    iso_timestamp,
-    normalize_body,
-    render_essay,
-)
+from essay_assets.writing.rendering import essay_title, normalize_body, render_essay
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,36 +30,35 @@ class Published:
     row: dict[str, Any]  # for the essays table
 
 
-def build_front_matter(*, video_id: str, revision: int, response: dict[str, Any], transcript: Transcript,
-                       video: dict[str, Any], body: str) -> dict[str, Any]:
+def build_record(*, video_id: str, revision: int, response: dict[str, Any], transcript: Transcript,
+                 video: dict[str, Any], body: str) -> EssayRecord:
     """Every reference field with its old meaning, totals summed over the essay's calls."""
     totals = totals_from_calls(response["calls"])
-    created = datetime.fromisoformat(response["created_at"])
-    return {
-        "schemaVersion": SCHEMA_VERSION,
-        "youtubeVideoId": video_id,
-        "llmModel": response["model"],
-        "createdAt": iso_timestamp(created),
-        "responseTimeMs": totals["response_time_ms"],
-        "inputTokens": totals["input_tokens"],
-        "outputTokens": totals["output_tokens"],
-        "totalTokens": totals["total_tokens"],
-        "estimatedCostCents": totals["estimated_cost_cents"],
-        "systemPromptRevision": revision,
-        "reasoningTokens": totals["reasoning_tokens"],
-        "transcriptWordCount": transcript.word_count,
-        "costSource": totals["cost_source"],
-        "cachedInputTokens": totals["cached_input_tokens"],
-        "essayWordCount": word_count(body),
-        "llmCallCount": totals["call_count"],
-        "transcriptChunks": response["chunk_count"],
-        "transcriptSource": transcript.source,
-        "transcriptLanguage": transcript.language_code,
-        "videoTitle": video.get("title"),
-        "channelName": video.get("channel_name"),
-        "publishedAt": video.get("published_at"),
-        "videoUrl": video.get("url"),
-    }
+    return EssayRecord({
+        "schema_version": SCHEMA_VERSION,
+        "video_id": video_id,
+        "llm_model": response["model"],
+        "created_at": datetime.fromisoformat(response["created_at"]),
+        "response_time_ms": totals["response_time_ms"],
+        "input_tokens": totals["input_tokens"],
+        "output_tokens": totals["output_tokens"],
+        "total_tokens": totals["total_tokens"],
+        "estimated_cost_cents": totals["estimated_cost_cents"],
+        "prompt_revision": revision,
+        "reasoning_tokens": totals["reasoning_tokens"],
+        "transcript_word_count": transcript.word_count,
+        "cost_source": totals["cost_source"],
+        "cached_input_tokens": totals["cached_input_tokens"],
+        "essay_word_count": word_count(body),
+        "call_count": totals["call_count"],
+        "chunk_count": response["chunk_count"],
+        "transcript_source": transcript.source,
+        "transcript_language": transcript.language_code,
+        "video_title": video.get("title"),
+        "channel_name": video.get("channel_name"),
+        "published_at": video.get("published_at"),
+        "video_url": video.get("url"),
+    })
 
 
 def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: int,
@@ -73,28 +67,16 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
     video = obtain_video_metadata(store, video_id)
     fallback_title = f"Reflections on {video['title']}" if video.get("title") else "Reflections on the conversation"
     body = normalize_body(response["content"], fallback_title)
-    fields = build_front_matter(video_id=video_id, revision=revision, response=response, transcript=transcript,
-                                video=video, body=body)
+    record = build_record(video_id=video_id, revision=revision, response=response, transcript=transcript,
+                          video=video, body=body)
+    fields = record.front_matter()
     text = render_essay(fields, body)
     revision_path = settings.essays_dir / f"{video_id}.r{revision}.md"
     current_path = settings.essays_dir / f"{video_id}.md"
     atomic_write_text(revision_path, text)
     atomic_write_text(current_path, text)
-    row = {
-        "video_id": video_id, "prompt_revision": revision, "response_id": response["response_id"],
-        "schema_version": SCHEMA_VERSION, "llm_model": response["model"],
-        "created_at": datetime.fromisoformat(response["created_at"]),
-        "response_time_ms": fields["responseTimeMs"], "input_tokens": fields["inputTokens"],
-        "output_tokens": fields["outputTokens"], "total_tokens": fields["totalTokens"],
-        "estimated_cost_cents": fields["estimatedCostCents"], "cost_source": fields["costSource"],
-        "reasoning_tokens": fields["reasoningTokens"], "cached_input_tokens": fields["cachedInputTokens"],
-        "transcript_word_count": fields["transcriptWordCount"], "essay_word_count": fields["essayWordCount"],
-        "call_count": fields["llmCallCount"], "chunk_count": fields["transcriptChunks"],
-        "video_title": fields["videoTitle"], "channel_name": fields["channelName"],
-        "published_at": fields["publishedAt"], "video_url": fields["videoUrl"],
-        "transcript_source": fields["transcriptSource"], "transcript_language": fields["transcriptLanguage"],
-        "path": str(revision_path), "run_id": run_id,
-    }
+    row = {**record.warehouse_row(), "response_id": response["response_id"], "path": str(revision_path),
+           "run_id": run_id}
     cost = fields["estimatedCostCents"]
     metadata = {
         "path": dg.MetadataValue.path(str(current_path)),

@@ -5,32 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from essay_assets.writing.rendering import REFERENCE_FIELDS
+from essay_assets.essay_record import (
+    FIELDS_BY_NAME,
+    REFERENCE_FIELDS,
+    front_matter_type_problems,
+)
 
-# Reference field -> accepted Python types (None allowed where "unknown" is a legal answer).
-FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "schemaVersion": (str,),
-    "youtubeVideoId": (str,),
-    "llmModel": (str,),
-    "createdAt": (str,),
-    "responseTimeMs": (int,),
-    "inputTokens": (int, type(None)),
-    "outputTokens": (int, type(None)),
-    "totalTokens": (int, type(None)),
-    "estimatedCostCents": (int, float, type(None)),
-    "systemPromptRevision": (int,),
-    "reasoningTokens": (int, type(None)),
-    "transcriptWordCount": (int,),
-}
-_CREATED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+_CREATED_AT = re.compile(FIELDS_BY_NAME["createdAt"].kind.json_pattern)
 _CONCLUSION = re.compile(r"^##\s+.*(conclusion|closing|final thoughts|takeaway)", re.IGNORECASE | re.MULTILINE)
 
 
 def front_matter_problems(fields: dict[str, Any]) -> list[str]:
     problems = [f"missing {name}" for name in REFERENCE_FIELDS if name not in fields]
-    for name, types in FIELD_TYPES.items():
-        if name in fields and (not isinstance(fields[name], types) or isinstance(fields[name], bool)):
-            problems.append(f"{name} is {type(fields[name]).__name__}, expected {'/'.join(t.__name__ for t in types)}")
+    problems += front_matter_type_problems(fields)
     if isinstance(fields.get("createdAt"), str) and not _CREATED_AT.match(fields["createdAt"]):
         problems.append("createdAt is not like 2026-01-08T09:31:43.631Z")
     if fields.get("estimatedCostCents") is None and fields.get("costSource") != "unknown":

@@ -4,55 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 import yaml
 
-SCHEMA_VERSION = "0.1.0"  # 0.0.1 was the old system; 0.1.0 adds fields, renames none
+# The field list and its order live in essay_record; named here too for the renderer's readers.
+from essay_assets.essay_record import (  # noqa: F401
+    ADDED_FIELDS,
+    FRONT_MATTER_FIELDS,
+    REFERENCE_FIELDS,
+    SCHEMA_VERSION,
+    iso_timestamp,
+)
 
-# The reference essay's fields, in its order: a contract (names and meanings never change).
-REFERENCE_FIELDS = (
-    "schemaVersion",
-    "youtubeVideoId",
-    "llmModel",
-    "createdAt",
-    "responseTimeMs",
-    "inputTokens",
-    "outputTokens",
-    "totalTokens",
-    "estimatedCostCents",
-    "systemPromptRevision",
-    "reasoningTokens",
-    "transcriptWordCount",
-)
-# Fields this project adds after them.
-ADDED_FIELDS = (
-    "costSource",
-    "cachedInputTokens",
-    "essayWordCount",
-    "llmCallCount",
-    "transcriptChunks",
-    "transcriptSource",
-    "transcriptLanguage",
-    "videoTitle",
-    "channelName",
-    "publishedAt",
-    "videoUrl",
-)
-FRONT_MATTER_FIELDS = REFERENCE_FIELDS + ADDED_FIELDS
 # libyaml's safe loader and dumper when PyYAML was built with it: the same documents,
 # ~15x faster to parse (the checks read every essay of a run).
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SafeDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*$")
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """`2026-01-08T09:31:43.631Z`, the reference's createdAt format."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def render_front_matter(fields: Mapping[str, Any]) -> str:

@@ -1,0 +1,187 @@
+"""The essay record: every field of an essay's front matter, defined once.
+
+Each field says its front matter name (camelCase, as readers of the essays know it), its
+warehouse column (snake_case), its kind (which fixes the Python types the checks accept,
+the JSON Schema type and the Arrow/DuckDB type), whether "unknown" (null) is a legal value,
+whether it is a reference field (the old system's contract: required, names and meanings
+never change) or one of ours (optional for readers), and what it means. The order of the
+fields is the front matter's order: the reference fields first, in the reference's order.
+
+The essay file, the `essays` table, the `essay_metadata` view, the front matter checks and
+docs/essay.schema.json are all derived from `FIELDS`, so they cannot drift apart.
+`python -m essay_assets.storage.schema_doc` regenerates the docs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "0.1.0"  # 0.0.1 was the old system; 0.1.0 adds fields, renames none
+SCHEMA_ID = "urn:essay-assets:essay-front-matter"  # a name, not a place: the file lives in docs/
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How a field's value is spelled in each place it lives."""
+
+    front_matter_types: tuple[type, ...]  # what YAML loads it as; bool never counts as a number
+    json_type: str
+    arrow_type: pa.DataType
+    record_types: tuple[type, ...]  # what the record holds before rendering
+    json_pattern: str | None = None
+
+
+TEXT = Kind((str,), "string", pa.string(), (str,))
+COUNT = Kind((int,), "integer", pa.int64(), (int,))
+AMOUNT = Kind((int, float), "number", pa.float64(), (int, float))
+# The record holds the exact moment (the warehouse keeps microseconds); the front matter
+# shows it the reference's way, milliseconds and a Z.
+TIMESTAMP = Kind((str,), "string", pa.timestamp("us", tz="UTC"), (datetime,),
+                 json_pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+VERSION = dataclasses.replace(TEXT, json_pattern=r"^\d+\.\d+\.\d+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class EssayField:
+    front_matter: str
+    column: str
+    kind: Kind
+    nullable: bool
+    reference: bool
+    doc: str
+
+    @property
+    def accepted_types(self) -> tuple[type, ...]:
+        """Python types a parsed front matter value may have."""
+        return self.kind.front_matter_types + ((type(None),) if self.nullable else ())
+
+    def json_schema(self) -> dict[str, Any]:
+        types = [self.kind.json_type] + (["null"] if self.nullable else [])
+        schema: dict[str, Any] = {"type": types[0] if len(types) == 1 else types, "description": self.doc}
+        if self.kind.json_pattern:
+            schema["pattern"] = self.kind.json_pattern
+        return schema
+
+
+def _reference(front_matter: str, column: str, kind: Kind, doc: str, *, nullable: bool = False) -> EssayField:
+    return EssayField(front_matter, column, kind, nullable, reference=True, doc=doc)
+
+
+def _ours(front_matter: str, column: str, kind: Kind, doc: str, *, nullable: bool = False) -> EssayField:
+    return EssayField(front_matter, column, kind, nullable, reference=False, doc=doc)
+
+
+FIELDS: tuple[EssayField, ...] = (
+    _reference("schemaVersion", "schema_version", VERSION, "Front matter schema version (0.0.1: the old system)."),
+    _reference("youtubeVideoId", "video_id", TEXT, "YouTube video ID; the Dagster partition key."),
+    _reference("llmModel", "llm_model", TEXT, "Model as requested."),
+    _reference("createdAt", "created_at", TIMESTAMP, "When the essay was generated (UTC)."),
+    _reference("responseTimeMs", "response_time_ms", COUNT, "Sum of model call wall times in milliseconds."),
+    _reference("inputTokens", "input_tokens", COUNT, "Prompt tokens, summed over calls; null if a call did not "
+               "report them.", nullable=True),
+    _reference("outputTokens", "output_tokens", COUNT, "Completion tokens, summed over calls; null if a call did "
+               "not report them.", nullable=True),
+    _reference("totalTokens", "total_tokens", COUNT, "Total tokens, summed over calls; null if a call did not "
+               "report them.", nullable=True),
+    _reference("estimatedCostCents", "estimated_cost_cents", AMOUNT, "Sum over calls in US cents, fractions kept; "
+               "null if any call's cost is unknown (0 is a real price, never 'unknown').", nullable=True),
+    _reference("systemPromptRevision", "prompt_revision", COUNT, "System prompt revision."),
+    _reference("reasoningTokens", "reasoning_tokens", COUNT, "Reasoning tokens, summed over calls; null when no "
+               "call reported them.", nullable=True),
+    _reference("transcriptWordCount", "transcript_word_count", COUNT, "Words in the transcript."),
+    _ours("costSource", "cost_source", TEXT, "Where the cost came from: provider | user_price | "
+          "litellm_price_table | local_model | unknown; 'mixed' when calls differ."),
+    _ours("cachedInputTokens", "cached_input_tokens", COUNT, "Prompt tokens served from the provider's cache, "
+          "summed over calls; null when no call reported them.", nullable=True),
+    _ours("essayWordCount", "essay_word_count", COUNT, "Words in the essay body."),
+    _ours("llmCallCount", "call_count", COUNT, "Model calls behind the essay."),
+    _ours("transcriptChunks", "chunk_count", COUNT, "Transcript chunks (1 = the transcript fit in one call)."),
+    _ours("transcriptSource", "transcript_source", TEXT, "user_file | youtube | sample."),
+    _ours("transcriptLanguage", "transcript_language", TEXT, "Transcript language code, e.g. en.", nullable=True),
+    _ours("videoTitle", "video_title", TEXT, "Video title.", nullable=True),
+    _ours("channelName", "channel_name", TEXT, "Channel name.", nullable=True),
+    _ours("publishedAt", "published_at", TEXT, "Video publication time, ISO 8601, as the source gave it.",
+          nullable=True),
+    _ours("videoUrl", "video_url", TEXT, "Watch URL.", nullable=True),
+)
+FIELDS_BY_NAME = {f.front_matter: f for f in FIELDS}
+FIELDS_BY_COLUMN = {f.column: f for f in FIELDS}
+REFERENCE_FIELDS = tuple(f.front_matter for f in FIELDS if f.reference)
+ADDED_FIELDS = tuple(f.front_matter for f in FIELDS if not f.reference)
+FRONT_MATTER_FIELDS = REFERENCE_FIELDS + ADDED_FIELDS
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """`2026-01-08T09:31:43.631Z`, the reference's createdAt format."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclasses.dataclass(frozen=True)
+class EssayRecord:
+    """One essay's field values, by warehouse column; checked against FIELDS when built."""
+
+    values: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        missing = [f.column for f in FIELDS if f.column not in self.values]
+        unknown = sorted(set(self.values) - set(FIELDS_BY_COLUMN))
+        if missing or unknown:
+            raise ValueError(f"essay record: missing {missing}, unknown {unknown}")
+        wrong = [f"{f.column} is {type(value).__name__}" for f in FIELDS
+                 if not _fits(value := self.values[f.column], f.kind.record_types, f.nullable)]
+        if wrong:
+            raise TypeError(f"essay record: {', '.join(wrong)}")
+
+    def front_matter(self) -> dict[str, Any]:
+        """camelCase names in the front matter's order, as the essay file shows them."""
+        return {f.front_matter: _front_matter_value(f, self.values[f.column]) for f in FIELDS}
+
+    def warehouse_row(self) -> dict[str, Any]:
+        """The `essays` row's front matter columns (the caller adds response_id, path, run_id)."""
+        return {f.column: self.values[f.column] for f in FIELDS}
+
+
+def _fits(value: Any, types: tuple[type, ...], nullable: bool) -> bool:
+    if value is None:
+        return nullable
+    return isinstance(value, types) and not isinstance(value, bool)
+
+
+def _front_matter_value(field: EssayField, value: Any) -> Any:
+    return iso_timestamp(value) if field.kind is TIMESTAMP and value is not None else value
+
+
+def front_matter_type_problems(fields: Mapping[str, Any]) -> list[str]:
+    """Fields of a parsed front matter whose value has a type FIELDS does not allow."""
+    problems = []
+    for field in FIELDS:
+        if field.front_matter in fields and not _fits(value := fields[field.front_matter],
+                                                      field.kind.front_matter_types, field.nullable):
+            expected = "/".join(t.__name__ for t in field.accepted_types)
+            problems.append(f"{field.front_matter} is {type(value).__name__}, expected {expected}")
+    return problems
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of an essay's front matter, as docs/essay.schema.json."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "Essay front matter",
+        "description": (
+            f"The YAML front matter of an essay (schema version {SCHEMA_VERSION}). Reference fields (the old "
+            "system's, schemaVersion 0.0.1) are required; later fields are optional, and fields this schema "
+            "does not know are allowed, so readers keep working when fields are added. null means unknown. "
+            "Generated from essay_assets/essay_record.py by `python -m essay_assets.storage.schema_doc`."
+        ),
+        "type": "object",
+        "required": list(REFERENCE_FIELDS),
+        "properties": {f.front_matter: f.json_schema() for f in FIELDS},
+        "additionalProperties": True,
+    }
