@@ -24,7 +24,7 @@ from essay_assets.intake import sources, youtube
 from essay_assets.intake.transcripts import Transcript, TranscriptFileError
 from essay_assets.model_calls import client
 from essay_assets.model_calls.budgets import BudgetCheck, BudgetExceeded, enforce_budget
-from essay_assets.model_calls.costs import estimate_cost_usd
+from essay_assets.model_calls.costs import estimate_cost_usd, usd_to_cents
 from essay_assets.model_calls.ledger import (
     CallLedger,
     call_row_from_json,
@@ -225,7 +225,7 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
             estimate_in, estimate_out = drafting.estimated_tokens(plan, count_tokens)
             estimate = estimate_cost_usd(settings.model, estimate_in, estimate_out,
                                          user_prices=settings.model_prices, is_local=endpoint.is_local)
-            estimate_cents = None if estimate is None else estimate * 100
+            estimate_cents = usd_to_cents(estimate)
             try:
                 enforce_budget(video_id, settings.model, BudgetCheck(
                     estimate_cents, settings.essay_cost_ceiling_cents, settings.daily_cost_ceiling_cents, spent_today))
@@ -267,10 +267,10 @@ def _response_metadata(record: dict, *, reused: bool) -> dict:
 
 def _spent_today_cents(warehouse) -> float:
     rows = warehouse.query(
-        "SELECT coalesce(sum(cost_usd), 0) * 100 AS cents FROM llm_calls "
+        "SELECT coalesce(sum(cost_usd), 0) AS usd FROM llm_calls "
         "WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
     )
-    return float(rows[0]["cents"])
+    return usd_to_cents(float(rows[0]["usd"]))
 
 
 @dg.asset(**_common, deps=[llm_response], code_version=f"r{PROMPT_REVISION}", kinds={"markdown"},
