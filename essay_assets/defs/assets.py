@@ -28,6 +28,7 @@ from essay_assets.model_calls.costs import estimate_cost_usd, usd_to_cents
 from essay_assets.model_calls.ledger import (
     CallLedger,
     call_row_from_json,
+    response_totals,
     totals_from_calls,
 )
 from essay_assets.model_calls.litellm_import import prefetch_litellm
@@ -239,6 +240,7 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
             record = {"fingerprint": fingerprint, "response_id": response_id, "model": settings.model,
                       "content": draft.content, "calls": list(draft.calls), "chunk_count": draft.chunk_count,
+                      "totals": totals_from_calls(draft.calls),  # once per video: the essay reads these
                       "created_at": utc_now().isoformat(), "new_calls": draft.new_calls}
             store.write(store.response_path(video_id, PROMPT_REVISION), record)
             loop.succeed(video_id, _response_metadata(record, reused=False))
@@ -250,7 +252,7 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
 
 
 def _response_metadata(record: dict, *, reused: bool) -> dict:
-    totals = totals_from_calls(record["calls"])
+    totals = response_totals(record)
     cost_cents = totals["estimated_cost_cents"]
     return {
         "reused": reused, "model": record["model"], "response_id": record["response_id"],

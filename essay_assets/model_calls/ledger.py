@@ -59,6 +59,16 @@ def totals_from_calls(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def response_totals(response: dict[str, Any]) -> dict[str, Any]:
+    """The totals of a stored response record: computed once when llm_response wrote it.
+
+    Records written before totals were stored have none: sum their calls instead, so
+    existing data dirs keep working.
+    """
+    stored = response.get("totals")
+    return stored if stored is not None else totals_from_calls(response["calls"])
+
+
 class CallLedger:
     """Where calls are made, persisted and reused."""
 

@@ -15,7 +15,7 @@ import dagster as dg
 from essay_assets.essay_record import SCHEMA_VERSION, EssayRecord
 from essay_assets.intake.sources import obtain_video_metadata
 from essay_assets.intake.transcripts import Transcript, word_count
-from essay_assets.model_calls.ledger import totals_from_calls
+from essay_assets.model_calls.ledger import response_totals
 from essay_assets.settings import Settings
 from essay_assets.storage.files import atomic_write_text
 from essay_assets.storage.raw_store import RawStore
@@ -32,8 +32,8 @@ class Published:
 
 def build_record(*, video_id: str, revision: int, response: dict[str, Any], transcript: Transcript,
                  video: dict[str, Any], body: str) -> EssayRecord:
-    """Every reference field with its old meaning, totals summed over the essay's calls."""
-    totals = totals_from_calls(response["calls"])
+    """Every reference field with its old meaning; the totals are those stored with the response."""
+    totals = response_totals(response)
     return EssayRecord({
         "schema_version": SCHEMA_VERSION,
         "video_id": video_id,
