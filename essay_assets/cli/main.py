@@ -180,6 +180,7 @@ def cmd_delete(args, settings: Settings) -> int:
     from essay_assets.intake.video_refs import parse_video_refs
     from essay_assets.storage.raw_store import RawStore
     from essay_assets.storage.warehouse import warehouse_for
+    from essay_assets.writing.publishing import essay_files
 
     video_ids = parse_video_refs(args.videos)  # named videos only: never "whatever a feed lists today"
     ensure_dagster_home(settings)
@@ -188,7 +189,7 @@ def cmd_delete(args, settings: Settings) -> int:
     for video_id in video_ids:
         warehouse.delete_video(video_id)
         files = store.delete_video(video_id)
-        for path in settings.essays_dir.glob(f"{video_id}*.md"):
+        for path in essay_files(settings.essays_dir, video_id):
             path.unlink()
             files += 1
         if instance.has_dynamic_partition(video_partitions.name, video_id):

@@ -15,6 +15,7 @@ from essay_assets.defs.partitions import video_partitions
 from essay_assets.instance import ensure_dagster_home
 from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
+from essay_assets.writing.publishing import essay_path
 
 
 @dataclasses.dataclass
@@ -88,7 +89,7 @@ def summarize(settings: Settings, video_ids: list[str], run_ids: list[str]) -> R
     }
     essays = {}
     for video_id in video_ids:
-        path = settings.essays_dir / f"{video_id}.md"
+        path = essay_path(settings.essays_dir, video_id)
         if video_id not in failures and path.exists():
             essays[video_id] = str(path)
         elif video_id not in failures:

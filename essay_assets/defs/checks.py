@@ -10,6 +10,7 @@ import dagster as dg
 from essay_assets.defs.assets import essay, transcript
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
+from essay_assets.writing.publishing import essay_path
 from essay_assets.writing.quality import (
     cost_problems,
     front_matter_problems,
@@ -89,7 +90,7 @@ def essay_checks(context: dg.AssetCheckExecutionContext, essay_settings: EssaySe
     problems: dict[str, dict[str, list[str]]] = {name: {} for name in selected}
     checked = 0
     for video_id in run_partition_keys(context):
-        path = settings.essays_dir / f"{video_id}.md"
+        path = essay_path(settings.essays_dir, video_id)
         if not path.exists():
             continue
         checked += 1

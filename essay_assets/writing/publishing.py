@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -28,6 +29,19 @@ class Published:
     front_matter: dict[str, Any]
     metadata: dict[str, Any]
     row: dict[str, Any]  # for the essays table
+
+
+def essay_path(essays_dir: Path, video_id: str, revision: int | None = None) -> Path:
+    """The current essay of a video (revision None), or the essay of one prompt revision."""
+    return essays_dir / (f"{video_id}.md" if revision is None else f"{video_id}.r{revision}.md")
+
+
+def essay_files(essays_dir: Path, video_id: str) -> list[Path]:
+    """Every essay file of a video: the current one and one per prompt revision."""
+    current = essay_path(essays_dir, video_id)
+    # Exactly `<id>.r<N>.md`: a plain `<id>*` would also take another video whose ID starts the same.
+    revisions = sorted(p for p in essays_dir.glob(f"{video_id}.r*.md") if p.name[len(video_id) + 2:-3].isdigit())
+    return ([current] if current.exists() else []) + revisions
 
 
 def build_record(*, video_id: str, revision: int, response: dict[str, Any], transcript: Transcript,
@@ -71,8 +85,8 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
                           video=video, body=body)
     fields = record.front_matter()
     text = render_essay(fields, body)
-    revision_path = settings.essays_dir / f"{video_id}.r{revision}.md"
-    current_path = settings.essays_dir / f"{video_id}.md"
+    revision_path = essay_path(settings.essays_dir, video_id, revision)
+    current_path = essay_path(settings.essays_dir, video_id)
     atomic_write_text(revision_path, text)
     atomic_write_text(current_path, text)
     row = {**record.warehouse_row(), "response_id": response["response_id"], "path": str(revision_path),
