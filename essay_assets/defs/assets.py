@@ -22,6 +22,7 @@ from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
 from essay_assets.intake import sources, youtube
 from essay_assets.intake.transcripts import Transcript, TranscriptFileError
+from essay_assets.intake.videos import read_video_record
 from essay_assets.model_calls import client
 from essay_assets.model_calls.budgets import BudgetCheck, BudgetExceeded, enforce_budget
 from essay_assets.model_calls.costs import estimate_cost_usd, usd_to_cents
@@ -317,5 +318,5 @@ def _fail_run_if_any_video_failed(context, warehouse, loop: PartitionLoop) -> No
 
 
 def _video_context(store, video_id: str) -> VideoContext:
-    meta = sources.obtain_video_metadata(store, video_id)
+    meta = read_video_record(store, video_id)  # stored by the transcript stage: no network here
     return VideoContext(video_id, meta.get("title"), meta.get("channel_name"), meta.get("published_at"))

@@ -22,6 +22,7 @@ from essay_assets.intake.transcripts import (
     load_user_transcript,
 )
 from essay_assets.intake.video_refs import watch_url
+from essay_assets.intake.videos import read_video_record
 from essay_assets.settings import Settings
 from essay_assets.storage.raw_store import RawStore
 
@@ -74,14 +75,13 @@ def _fetch_from_youtube(settings: Settings, video_id: str, http_client) -> Trans
 
 
 def obtain_video_metadata(store: RawStore, video_id: str) -> dict[str, Any]:
+    """The transcript stage's lookup, stored for the later stages (intake.videos.read_video_record)."""
     path = store.video_metadata_path(video_id)
     stored = store.read(path)
     if stored is not None and stored.get("metadata_source") == "none" and stored.get("checked_at", 0) < time.time() - 86400:
         stored = None  # nothing was known a day ago: ask oEmbed again
     if stored is not None:  # the feed sensor's record (or ours from an earlier run)
-        fields = _empty(video_id)
-        return {**fields, **{k: stored.get(k) for k in fields if stored.get(k)},
-                "metadata_source": stored.get("metadata_source", "feed")}
+        return read_video_record(store, video_id)
     if video_id == SAMPLE_VIDEO_ID:
         meta = json.loads(_sample_file(f"{SAMPLE_VIDEO_ID}.meta.json").read_text(encoding="utf-8"))
         record = {**_empty(video_id), **{k: meta.get(k) for k in _empty(video_id)}, "metadata_source": "sample"}

@@ -34,6 +34,20 @@ class VideoMetadata:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+VIDEO_RECORD_FIELDS = ("title", "channel_name", "channel_id", "published_at", "url")
+
+
+def read_video_record(store: RawStore, video_id: str) -> dict[str, Any]:
+    """The video's stored record, as the transcript stage left it; never asks the network.
+
+    Only the transcript stage looks metadata up (sources.obtain_video_metadata); the later
+    stages read what it stored. No record: every field unknown (an essay needs no title).
+    """
+    stored = store.read(store.video_metadata_path(video_id)) or {}
+    return {"video_id": video_id, **{k: stored.get(k) or None for k in VIDEO_RECORD_FIELDS},
+            "metadata_source": stored.get("metadata_source", "feed") if stored else "none"}
+
+
 def write_video_metadata(raw_dir: Path, metadata: VideoMetadata, *, source: str) -> Path:
     """Store a feed's (or oEmbed's) metadata as the video's record, atomically."""
     store = RawStore(raw_dir)

@@ -14,8 +14,8 @@ from typing import Any
 import dagster as dg
 
 from essay_assets.essay_record import SCHEMA_VERSION, EssayRecord
-from essay_assets.intake.sources import obtain_video_metadata
 from essay_assets.intake.transcripts import Transcript, word_count
+from essay_assets.intake.videos import read_video_record
 from essay_assets.model_calls.ledger import response_totals
 from essay_assets.settings import Settings
 from essay_assets.storage.files import atomic_write_text
@@ -78,7 +78,7 @@ def build_record(*, video_id: str, revision: int, response: dict[str, Any], tran
 def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: int,
                   response: dict[str, Any], run_id: str | None) -> Published:
     transcript = Transcript.from_json(store.read(store.transcript_path(video_id)))
-    video = obtain_video_metadata(store, video_id)
+    video = read_video_record(store, video_id)
     fallback_title = f"Reflections on {video['title']}" if video.get("title") else "Reflections on the conversation"
     body = normalize_body(response["content"], fallback_title)
     record = build_record(video_id=video_id, revision=revision, response=response, transcript=transcript,

@@ -1,0 +1,80 @@
+"""A video's metadata is looked up once, by the transcript stage; later stages read its record."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import dagster as dg
+import pytest
+
+from essay_assets.intake.videos import (
+    VideoMetadata,
+    read_video_record,
+    write_video_metadata,
+)
+from essay_assets.settings import Settings
+from essay_assets.storage.raw_store import RawStore
+from essay_assets.writing.rendering import parse_essay
+from essay_assets_tests.conftest import run_chain, write_transcript
+from essay_assets_tests.youtube_feed_server import YouTubeFeedServer
+
+KNOWN, UNKNOWN = "knownvideo1", "privatevid1"  # oEmbed answers the first, 404s the second
+
+
+def test_no_stored_record_reads_as_all_unknown(tmp_path):
+    assert read_video_record(RawStore(tmp_path), "abcdefghijk") == {
+        "video_id": "abcdefghijk", "title": None, "channel_name": None, "channel_id": None,
+        "published_at": None, "url": None, "metadata_source": "none"}
+
+
+def test_a_feed_record_reads_back_with_its_fields(tmp_path):
+    write_video_metadata(tmp_path, VideoMetadata("abcdefghijk", "A title", "A channel", "UC1", "2026-01-15T17:00:06+00:00",
+                                                 "https://www.youtube.com/watch?v=abcdefghijk"), source="feed")
+    record = read_video_record(RawStore(tmp_path), "abcdefghijk")
+    assert (record["title"], record["channel_id"], record["metadata_source"]) == ("A title", "UC1", "feed")
+
+
+@pytest.fixture
+def oembed(data_dir, monkeypatch):
+    with YouTubeFeedServer() as server:
+        server.oembed[KNOWN] = {"title": "A known title", "author_name": "A channel",
+                                "author_url": "https://www.youtube.com/@a"}
+        monkeypatch.setenv("ESSAYS_OEMBED_URL", server.oembed_url)
+        yield server
+
+
+def oembed_requests_per_video(server: YouTubeFeedServer) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for request in server.requests:
+        if request.path == "/oembed":
+            video_id = parse_qs(parse_qs(request.query)["url"][0].split("?", 1)[1])["v"][0]
+            counts[video_id] = counts.get(video_id, 0) + 1
+    return counts
+
+
+def test_one_oembed_request_per_video_across_the_whole_chain(llm_server, data_dir, oembed):
+    write_transcript(data_dir, KNOWN, words=500)
+    write_transcript(data_dir, UNKNOWN, words=500, seed=1)
+    assert run_chain([KNOWN, UNKNOWN]).ok
+    assert oembed_requests_per_video(oembed) == {KNOWN: 1, UNKNOWN: 1}
+    known, _ = parse_essay((data_dir / "essays" / f"{KNOWN}.md").read_text())
+    assert (known["videoTitle"], known["channelName"]) == ("A known title", "A channel")
+    unknown, _ = parse_essay((data_dir / "essays" / f"{UNKNOWN}.md").read_text())
+    assert unknown["videoTitle"] is None
+
+
+def test_stages_after_the_transcript_never_ask_oembed(llm_server, data_dir, oembed):
+    from essay_assets.defs.build import build_definitions
+
+    write_transcript(data_dir, KNOWN, words=500)
+    assert run_chain([KNOWN]).ok
+    asked = len(oembed.requests)
+    RawStore(Settings.from_env().raw_dir).video_metadata_path(KNOWN).unlink()  # nothing stored to read
+    job = build_definitions().resolve_job_def("essays_job")
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(), tags={"dagster/partition": KNOWN}, raise_on_error=False,
+        asset_selection=[dg.AssetKey("essay_prompt"), dg.AssetKey("llm_response"), dg.AssetKey("essay")])
+    assert result.success
+    assert len(oembed.requests) == asked  # the record is the transcript stage's to obtain
+    fields, _ = parse_essay((data_dir / "essays" / f"{KNOWN}.md").read_text())
+    assert fields["videoTitle"] is None
