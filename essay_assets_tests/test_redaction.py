@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from essay_assets.redaction import redact_url_credentials
+from essay_assets.redaction import redact, redact_url_credentials
+
+
+def test_redact_hides_env_secrets_key_shapes_and_url_credentials():
+    env = {"OPENROUTER_API_KEY": "my-very-secret-value"}
+    text = "key my-very-secret-value and sk-abcdefghijklmnop1234 via http://u:pw@proxy:8080/x"
+    out = redact(text, env)
+    assert "my-very-secret-value" not in out and "sk-abcdefghijklmnop1234" not in out and "u:pw@" not in out
 
 
 def test_redact_credentials():
