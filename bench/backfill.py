@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from essay_assets_tests.conftest import synthetic_snippets  # noqa: E402
-from essay_assets_tests.dagster_dev import (  # noqa: E402
+from testkit.dagster_dev import (  # noqa: E402
     ESSAY_ASSETS,
     DagsterDev,
     prepare_dagster_home,
 )
-from essay_assets_tests.openai_stub import LoopbackLLM  # noqa: E402
+from testkit.openai_stub import LoopbackLLM  # noqa: E402
+from testkit.synthetic_transcripts import synthetic_snippets  # noqa: E402
 
 MODEL = "openai/gpt-4o"
 # (e)'s two variants: LITELLM_AT_LOAD, and where that puts litellm's import

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from essay_assets.storage.sql_examples import load_examples  # noqa: E402
 from essay_assets.storage.warehouse import Warehouse  # noqa: E402
-from essay_assets_tests.warehouse_rows import MODELS, merge, synthetic_video  # noqa: E402
+from testkit.warehouse_rows import MODELS, merge, synthetic_video  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
 HEADING = "## Warehouse"

@@ -1,26 +1,21 @@
-"""Shared fixtures: a fresh data dir and Dagster home per test, a loopback model server,
-user-supplied transcripts, and a helper that runs the real chain through a real instance."""
+"""Shared fixtures: a fresh data dir and Dagster home per test, and a loopback model server.
+Plain helpers (writing a transcript, running the chain) live in essay_assets_tests/support/."""
 
 from __future__ import annotations
 
-import json
 import os
-import random
 from pathlib import Path
 
 import pytest
 
 import essay_assets  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before anything imports litellm)
-from essay_assets_tests.openai_stub import LoopbackLLM
+from testkit.openai_stub import LoopbackLLM
 
 # Read when the definitions are imported: tests must not wait 10 s between step retries.
 os.environ.setdefault("ESSAYS_STEP_RETRY_DELAY_S", "0.2")
 
 FAKE_OPENAI_KEY = "sk-test-FAKEFAKEFAKEFAKEFAKE0001"
 FAKE_OPENROUTER_KEY = "sk-or-v1-" + "fa" * 16
-
-_WORDS = ("heat canopy shade roof city research question evidence trees night cooling people street "
-          "measure policy health risk model climate budget water neighbourhood data survey").split()
 
 
 @pytest.fixture
@@ -50,27 +45,9 @@ def llm_server(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
         yield server
 
 
-def synthetic_snippets(words: int, seed: int = 0) -> list[dict]:
-    rng = random.Random(seed)
-    snippets, start, left = [], 0.0, words
-    while left > 0:
-        n = min(left, rng.randint(8, 18))
-        snippets.append({"text": " ".join(rng.choice(_WORDS) for _ in range(n)), "start": round(start, 2),
-                         "duration": round(n / 2.6, 2)})
-        start += n / 2.6
-        left -= n
-    return snippets
+@pytest.fixture(scope="module")
+def litellm_price_table():
+    """litellm's bundled price table (the local copy: LITELLM_LOCAL_MODEL_COST_MAP is set)."""
+    import litellm
 
-
-def write_transcript(data_dir: Path, video_id: str, words: int = 400, seed: int = 0) -> Path:
-    path = data_dir / "transcripts" / f"{video_id}.json"
-    path.write_text(json.dumps(synthetic_snippets(words, seed)))
-    return path
-
-
-def run_chain(video_ids: list[str], **kwargs):
-    """The real chain through the real persistent instance under DAGSTER_HOME (as `essays run`)."""
-    from essay_assets.cli.runner import run_videos
-    from essay_assets.settings import Settings
-
-    return run_videos(video_ids, Settings.from_env(), **kwargs)
+    return litellm.model_cost

@@ -8,7 +8,7 @@ from essay_assets.cli.main import main
 from essay_assets.instance import ensure_dagster_home
 from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
-from essay_assets_tests.conftest import run_chain, write_transcript
+from essay_assets_tests.support.chain import run_chain, write_transcript
 
 
 def test_invalid_video_references_are_rejected_before_any_partition(data_dir, capsys):

@@ -24,8 +24,8 @@ import pytest
 from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.rendering import parse_essay
-from essay_assets_tests.conftest import run_chain, write_transcript
-from essay_assets_tests.openai_stub import LoopbackLLM, default_essay, last_user_text
+from essay_assets_tests.support.chain import run_chain, write_transcript
+from testkit.openai_stub import LoopbackLLM, default_essay, last_user_text
 
 REF_IN, REF_OUT = 18_343, 832
 LIST_USD_PER_IN, LIST_USD_PER_OUT = 2.50 / 1e6, 10.00 / 1e6  # gpt-4o list price

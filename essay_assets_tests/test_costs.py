@@ -11,19 +11,11 @@ from essay_assets.model_calls.costs import (
     provider_cost_from_response,
     strip_routing_prefixes,
 )
-from essay_assets.model_calls.model_info import context_window
 from essay_assets.settings import LOCAL_MODEL, ModelPrice
 
 # The reference essay: 18,343 in + 832 out on openrouter/openai/gpt-4o, recorded as 0 cents.
 REF_IN, REF_OUT = 18_343, 832
 GPT4O_LIST_IN, GPT4O_LIST_OUT = 2.50 / 1e6, 10.00 / 1e6  # USD per token, OpenAI list price
-
-
-@pytest.fixture(scope="module")
-def table():
-    import litellm
-
-    return litellm.model_cost
 
 
 def usage(inp, out, *, reasoning=None, cached=None):
@@ -93,8 +85,8 @@ def test_strip_routing_prefixes():
 # ---- litellm price table -----------------------------------------------------------
 
 
-def test_gpt4o_hand_computed_from_table_and_list_price(table):
-    entry = table["gpt-4o"]
+def test_gpt4o_hand_computed_from_table_and_list_price(litellm_price_table):
+    entry = litellm_price_table["gpt-4o"]
     # The table itself must carry OpenAI's list price, or this test is checking nothing.
     assert entry["input_cost_per_token"] == pytest.approx(GPT4O_LIST_IN)
     assert entry["output_cost_per_token"] == pytest.approx(GPT4O_LIST_OUT)
@@ -123,8 +115,8 @@ def test_stripped_name_pricing_matches_plain_name():
         assert compute_cost(routed, usage(REF_IN, REF_OUT)).usd == pytest.approx(plain.usd)
 
 
-def test_reasoning_tokens_are_part_of_output_not_double_counted(table):
-    entry = table["o3-mini"]
+def test_reasoning_tokens_are_part_of_output_not_double_counted(litellm_price_table):
+    entry = litellm_price_table["o3-mini"]
     assert entry.get("output_cost_per_reasoning_token") is None  # paid at the output rate
     with_reasoning = compute_cost("openai/o3-mini", usage(2_000, 1_500, reasoning=1_200))
     expected = 2_000 * entry["input_cost_per_token"] + 1_500 * entry["output_cost_per_token"]
@@ -144,8 +136,8 @@ def test_reasoning_reported_separately_is_added_with_a_warning():
     assert "reasoning_tokens" in cost.warning
 
 
-def test_cached_input_tokens_at_cached_rate(table):
-    entry = table["gpt-4o"]
+def test_cached_input_tokens_at_cached_rate(litellm_price_table):
+    entry = litellm_price_table["gpt-4o"]
     assert entry["cache_read_input_token_cost"] == pytest.approx(1.25e-6)
     cost = compute_cost("openrouter/openai/gpt-4o", usage(REF_IN, REF_OUT, cached=10_000))
     expected = (
@@ -261,8 +253,8 @@ def test_unknown_model_is_null_with_warning_never_zero():
     assert "not 0" in cost.warning and "model_prices" in cost.warning
 
 
-def test_zero_priced_table_entry_is_not_taken_as_a_price(table):
-    assert table["ollama/llama3"]["input_cost_per_token"] == 0
+def test_zero_priced_table_entry_is_not_taken_as_a_price(litellm_price_table):
+    assert litellm_price_table["ollama/llama3"]["input_cost_per_token"] == 0
     cost = compute_cost("ollama/llama3", usage(5_000, 500))
     assert cost.usd is None and cost.source == "unknown"
 
@@ -312,7 +304,7 @@ def test_cost_rejects_unknown_source_and_unknown_with_value():
         Cost(usd=0.0, source="unknown")
 
 
-# ---- estimates and context windows --------------------------------------------------
+# ---- estimates ----------------------------------------------------------------------
 
 
 def test_estimate_cost_usd():
@@ -322,12 +314,3 @@ def test_estimate_cost_usd():
     assert estimate_cost_usd("acme/unknown", REF_IN, REF_OUT) is None
     prices = {"gpt-4o": ModelPrice(input=1.0, output=1.0)}
     assert estimate_cost_usd("openai/gpt-4o", 1_000_000, 0, user_prices=prices) == pytest.approx(1.0)
-
-
-def test_context_window(table):
-    assert context_window(LOCAL_MODEL) == 8192
-    assert context_window("gpt-4o") == table["gpt-4o"]["max_input_tokens"] == 128_000
-    assert context_window("openrouter/openai/gpt-4o") == 128_000
-    assert context_window("acme/unknown") is None
-    assert context_window("acme/unknown", override=32_000) == 32_000
-    assert context_window("gpt-4o", override=4_096) == 4_096

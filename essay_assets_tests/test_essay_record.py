@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from essay_assets.storage.schema import ESSAYS, FRONT_MATTER_COLUMNS
 from essay_assets.storage.schema_doc import ESSAY_SCHEMA_PATH, render_essay_schema
 from essay_assets.writing.quality import front_matter_problems
 from essay_assets.writing.rendering import parse_essay
+from essay_assets_tests.support.essay_schema import schema_errors
 
 REFERENCE = Path(__file__).parent / "fixtures" / "reference_000_59b128734f937062.txt"
 
@@ -27,12 +27,6 @@ REFERENCE = Path(__file__).parent / "fixtures" / "reference_000_59b128734f937062
 def reference_front_matter() -> dict:
     fields, _ = parse_essay(REFERENCE.read_text())
     return fields
-
-
-def schema_errors(front_matter: dict) -> list[str]:
-    schema = json.loads(ESSAY_SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(front_matter)]
 
 
 def a_record(**changes) -> EssayRecord:

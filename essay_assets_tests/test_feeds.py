@@ -1,9 +1,7 @@
 import datetime as dt
-import socket
 import textwrap
 
 import pytest
-import requests
 
 from essay_assets.intake.feeds import (
     DEFAULT_FEED_BASE,
@@ -14,9 +12,13 @@ from essay_assets.intake.feeds import (
     poll_feed,
     published_date,
 )
-from essay_assets.intake.oembed import fetch_oembed_metadata
 from essay_assets.intake.videos import VideoMetadata
-from essay_assets_tests.youtube_feed_server import YouTubeFeedServer, etag_of, fixture
+from essay_assets_tests.support.ports import closed_port
+from essay_assets_tests.support.youtube_feed_server import (
+    YouTubeFeedServer,
+    etag_of,
+    fixture,
+)
 
 CHANNEL = "UCq7zR3yDd0tTq_QZ8t2QeUw"
 OTHER_CHANNEL = "UCb4Xw9pLm2nVc7aKs1dHf0E"
@@ -208,13 +210,6 @@ def test_poll_invalid_xml_is_reported(server):
     assert "is not a readable feed" in poll.error
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_poll_unreachable_host_is_reported():
     base = f"http://127.0.0.1:{closed_port()}/feeds/videos.xml"
     poll = poll_feed(FollowedFeed("channel", CHANNEL, feed_base=base))
@@ -242,39 +237,3 @@ def test_entries_without_a_video_id_are_skipped():
     poll = poll_feed(FollowedFeed("channel", CHANNEL), fetch=fake_fetch)
     assert [e.video_id for e in poll.entries] == ["vidA1_Dec15"]
     assert poll.entries[0].published_at is None
-
-
-# ---- oEmbed ------------------------------------------------------------------------------
-
-
-def test_oembed_metadata(server):
-    server.oembed["dQw4w9WgXcQ"] = {
-        "title": "Rick Astley - Never Gonna Give You Up (Official Video)",
-        "author_name": "Rick Astley",
-        "author_url": "https://www.youtube.com/@RickAstleyYT",
-        "type": "video",
-        "provider_name": "YouTube",
-    }
-    meta = fetch_oembed_metadata("dQw4w9WgXcQ", base_url=server.oembed_url, session=requests.Session())
-    assert meta == VideoMetadata(
-        video_id="dQw4w9WgXcQ",
-        title="Rick Astley - Never Gonna Give You Up (Official Video)",
-        channel_name="Rick Astley",
-        channel_id=None,
-        published_at=None,
-        url="https://www.youtube.com/watch?v=dQw4w9WgXcQ",
-        channel_url="https://www.youtube.com/@RickAstleyYT",
-    )
-    [request] = [r for r in server.requests if r.path == "/oembed"]
-    assert "format=json" in request.query
-    assert VideoMetadata.from_dict(meta.to_dict()) == meta
-
-
-@pytest.mark.parametrize("answer", [404, 401, 500, b"not json", {"no_title": True}, [1, 2]])
-def test_oembed_failures_give_none(server, answer):
-    server.oembed["dQw4w9WgXcQ"] = answer
-    assert fetch_oembed_metadata("dQw4w9WgXcQ", base_url=server.oembed_url) is None
-
-
-def test_oembed_unreachable_gives_none():
-    assert fetch_oembed_metadata("dQw4w9WgXcQ", base_url=f"http://127.0.0.1:{closed_port()}/oembed", timeout=2) is None

@@ -25,7 +25,7 @@ from essay_assets.model_calls.costs import (
     compute_cost,
     provider_cost_from_response,
 )
-from essay_assets_tests.openai_stub import LoopbackLLM
+from testkit.openai_stub import LoopbackLLM
 
 KEY = "sk-test-not-real"
 MESSAGES = [

@@ -8,8 +8,8 @@ import pytest
 from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.rendering import REFERENCE_FIELDS, parse_essay
-from essay_assets_tests.conftest import run_chain, write_transcript
-from essay_assets_tests.test_essay_record import schema_errors
+from essay_assets_tests.support.chain import run_chain, write_transcript
+from essay_assets_tests.support.essay_schema import schema_errors
 
 
 def test_user_transcript_becomes_essay_with_row_and_ui_metadata(llm_server, data_dir):

@@ -17,7 +17,7 @@ from essay_assets.settings import Settings
 from essay_assets.storage.schema import TABLES
 from essay_assets.storage.sql_examples import load_examples
 from essay_assets.storage.warehouse import warehouse_for
-from essay_assets_tests import warehouse_rows as wr
+from testkit import warehouse_rows as wr
 
 COST_PER_CALL = {"openai/gpt-4o": 0.02, "openai/gpt-4o-mini": 0.001, "anthropic/claude-sonnet-4": 0.03,
                  "local/qwen3-4b": None}

@@ -13,7 +13,7 @@ from essay_assets.settings import LOCAL_MODEL, Settings
 from essay_assets.storage.staleness import videos_needing_essays
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.prompts import load_prompts
-from essay_assets_tests import warehouse_rows as wr
+from testkit import warehouse_rows as wr
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 MODEL = "openai/gpt-4o"

@@ -16,9 +16,9 @@ import pytest
 from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.rendering import REFERENCE_FIELDS, parse_essay
-from essay_assets_tests.conftest import write_transcript
-from essay_assets_tests.dagster_dev import ESSAY_ASSETS, DagsterDev
-from essay_assets_tests.openai_stub import LoopbackLLM
+from essay_assets_tests.support.chain import write_transcript
+from testkit.dagster_dev import ESSAY_ASSETS, DagsterDev
+from testkit.openai_stub import LoopbackLLM
 
 VIDEOS = ["uibackfill1", "uibackfill2", "uibackfill3", "uibackfill4"]
 

@@ -20,8 +20,8 @@ import pytest
 from essay_assets.storage.schema import FRONT_MATTER_COLUMNS, TABLES
 from essay_assets.storage.warehouse import Warehouse
 from essay_assets.writing.rendering import FRONT_MATTER_FIELDS, parse_essay
-from essay_assets_tests import warehouse_rows as wr
-from essay_assets_tests.conftest import run_chain, write_transcript
+from essay_assets_tests.support.chain import run_chain, write_transcript
+from testkit import warehouse_rows as wr
 
 VIDEO_TABLES = [t.name for t in TABLES if t.name != "deletions"]
 
@@ -163,7 +163,7 @@ _HANGING_WRITER = textwrap.dedent("""
     from pathlib import Path
     import pyarrow.parquet as pq
     from essay_assets.storage.warehouse import Warehouse
-    from essay_assets_tests.warehouse_rows import synthetic_video
+    from testkit.warehouse_rows import synthetic_video
 
     def half_a_file(table, where, **kwargs):  # write the first rows, then hang mid-file
         writer = pq.ParquetWriter(where, table.schema)
@@ -344,19 +344,3 @@ def test_ensure_database_never_fails_on_a_users_lock(warehouse):
         user.wait(30)
         user.stdout.close()
     assert warehouse.ensure_database() is True
-
-
-# ---- docs/warehouse.md ------------------------------------------------------------------------
-def test_docs_warehouse_md_is_generated_from_the_schema():
-    from essay_assets.storage.schema_doc import (
-        DOC_PATH,
-        render_schema_markdown,
-        schema_section,
-    )
-
-    assert DOC_PATH.exists()
-    assert schema_section(DOC_PATH.read_text()) == render_schema_markdown(), (
-        "docs/warehouse.md is out of date: run `python -m essay_assets.storage.schema_doc`")
-    for table in TABLES:
-        for column in table.columns:
-            assert f"`{column.name}`" in render_schema_markdown()

@@ -19,85 +19,20 @@ from pathlib import Path
 
 import pytest
 import requests
-import youtube_transcript_api
-from requests.adapters import BaseAdapter
 from youtube_transcript_api.proxies import GenericProxyConfig, WebshareProxyConfig
 
 from essay_assets.intake.youtube import (
-    FetchedTranscriptData,
     TranscriptFetchTransient,
     TranscriptUnavailable,
     YouTubePacer,
-    fetch_transcript,
     proxy_config_from_env,
 )
-from essay_assets.redaction import redact_url_credentials
-
-ASSETS = Path(youtube_transcript_api.__file__).parent / "test" / "assets"
-VIDEO_ID = "GJLlxj_dtq8"  # the video the recorded responses belong to
-
-
-def asset(name: str) -> bytes:
-    return (ASSETS / f"{name}.static").read_bytes()
-
-
-class RecordedYouTube(BaseAdapter):
-    """Transport adapter answering YouTube URLs from recorded bodies (or raising)."""
-
-    def __init__(self, **overrides):
-        super().__init__()
-        # route -> bytes body, int status, or an exception instance to raise
-        self.routes = {
-            "watch": asset("youtube.html"),
-            "player": asset("youtube.innertube.json"),
-            "timedtext": asset("transcript.xml"),
-        }
-        self.routes.update(overrides)
-        self.calls: list[requests.PreparedRequest] = []
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        self.calls.append(request)
-        route = self._route(request)
-        answer = self.routes[route]
-        if isinstance(answer, Exception):
-            raise answer
-        status, body = (answer, b"") if isinstance(answer, int) else (200, answer)
-        response = requests.Response()
-        response.status_code = status
-        response._content = body
-        response.url = request.url
-        response.request = request
-        response.reason = "OK" if status == 200 else "Error"
-        response.encoding = "utf-8"
-        return response
-
-    @staticmethod
-    def _route(request) -> str:
-        url = request.url
-        if request.method == "GET" and url.startswith("https://www.youtube.com/watch?"):
-            return "watch"
-        if request.method == "POST" and url.startswith("https://www.youtube.com/youtubei/v1/player"):
-            return "player"
-        if request.method == "GET" and url.startswith("https://www.youtube.com/api/timedtext?"):
-            return "timedtext"
-        raise AssertionError(f"unexpected request {request.method} {url}")
-
-    def close(self):
-        pass
-
-
-def session_for(adapter: RecordedYouTube) -> requests.Session:
-    session = requests.Session()
-    # Mounted on the host prefix, not "https://": with a proxy config whose
-    # retries_when_blocked > 0 (Webshare) the library mounts its own HTTPAdapter on
-    # "https://", and requests picks the longest matching prefix.
-    session.mount("https://www.youtube.com/", adapter)
-    return session
-
-
-def fetch_with(adapter: RecordedYouTube, video_id: str = VIDEO_ID, **kwargs) -> FetchedTranscriptData:
-    return fetch_transcript(video_id, http_client=session_for(adapter), **kwargs)
-
+from essay_assets_tests.support.recorded_youtube import (
+    VIDEO_ID,
+    RecordedYouTube,
+    asset,
+    fetch_with,
+)
 
 # ---- success ------------------------------------------------------------------------------
 
@@ -268,11 +203,6 @@ def test_proxy_config_from_env():
     assert generic.to_requests_dict() == {"http": "http://proxy.local:3128", "https": "http://proxy.local:3128"}
     # A username alone is not a Webshare config.
     assert proxy_config_from_env({"ESSAYS_WEBSHARE_USERNAME": "user"}) is None
-
-
-def test_redact_credentials():
-    assert redact_url_credentials("via http://bob:s3cret@proxy:8080/ now") == "via http://***@proxy:8080/ now"
-    assert redact_url_credentials("http://proxy:8080/") == "http://proxy:8080/"
 
 
 def _full_text(exc: BaseException) -> str:

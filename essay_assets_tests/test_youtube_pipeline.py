@@ -10,8 +10,8 @@ from essay_assets.intake import sources as intake
 from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.rendering import parse_essay
-from essay_assets_tests.conftest import run_chain
-from essay_assets_tests.test_youtube import (
+from essay_assets_tests.support.chain import run_chain
+from essay_assets_tests.support.recorded_youtube import (
     VIDEO_ID,
     RecordedYouTube,
     asset,

@@ -22,7 +22,7 @@ from essay_assets.storage.staleness import videos_needing_essays
 from essay_assets.storage.warehouse import utc_now, warehouse_for
 from essay_assets.writing.prompts import PROMPTS_DIR
 from essay_assets.writing.rendering import parse_essay
-from essay_assets_tests.conftest import run_chain, write_transcript
+from essay_assets_tests.support.chain import run_chain, write_transcript
 
 TICK = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
 MODEL = "openai/gpt-4o"
