@@ -29,9 +29,10 @@ from essay_assets.intake.youtube import (
     TranscriptUnavailable,
     YouTubePacer,
     fetch_transcript,
-    proxy_config_from_env,
+    proxy_config_for,
 )
 from essay_assets.redaction import redact_url_credentials
+from essay_assets.settings import Settings
 
 ASSETS = Path(youtube_transcript_api.__file__).parent / "test" / "assets"
 VIDEO_ID = "GJLlxj_dtq8"  # the video the recorded responses belong to
@@ -254,6 +255,11 @@ def test_empty_caption_document_is_transient():
 
 
 # ---- proxies and credentials ------------------------------------------------------------
+
+
+def proxy_config_from_env(environ: dict[str, str] | None = None):
+    """The proxy config the pipeline builds from these ESSAYS_* variables (default: the process's)."""
+    return proxy_config_for(Settings.from_env(environ).proxy)
 
 
 def test_proxy_config_from_env():

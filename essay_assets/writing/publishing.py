@@ -70,7 +70,7 @@ def build_front_matter(*, video_id: str, revision: int, response: dict[str, Any]
 def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: int,
                   response: dict[str, Any], run_id: str | None) -> Published:
     transcript = Transcript.from_json(store.read(store.transcript_path(video_id)))
-    video = obtain_video_metadata(store, video_id)
+    video = obtain_video_metadata(store, video_id, settings.oembed_url)
     fallback_title = f"Reflections on {video['title']}" if video.get("title") else "Reflections on the conversation"
     body = normalize_body(response["content"], fallback_title)
     fields = build_front_matter(video_id=video_id, revision=revision, response=response, transcript=transcript,
