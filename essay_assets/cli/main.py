@@ -55,16 +55,24 @@ def main(argv: list[str] | None = None) -> int:
 def _parse_refs(refs: list[str], settings: Settings) -> list[str]:
     """Video IDs in the order given; a playlist or channel URL stands for the videos in its feed."""
     from essay_assets.intake.video_refs import (
+        InvalidVideoReference,
         parse_feed_ref,
         parse_video_ref,
-        parse_video_refs,
     )
 
-    feeds = {ref: parse_feed_ref(ref) for ref in refs}
-    parse_video_refs([ref for ref in refs if feeds[ref] is None])  # every bad reference at once, before any fetch
-    video_ids: list[str] = []
+    parsed: list[tuple[str, str] | str] = []  # per reference: a feed's (kind, id), or a video ID
+    invalid: list[tuple[str, str]] = []
     for ref in refs:
-        found = _videos_in_feed(*feeds[ref], settings) if feeds[ref] else [parse_video_ref(ref)]
+        feed = parse_feed_ref(ref)
+        try:
+            parsed.append(feed if feed is not None else parse_video_ref(ref))
+        except InvalidVideoReference as exc:
+            invalid += exc.invalid
+    if invalid:  # every bad reference at once, before any feed is fetched
+        raise InvalidVideoReference(invalid)
+    video_ids: list[str] = []
+    for item in parsed:
+        found = _videos_in_feed(*item, settings) if isinstance(item, tuple) else [item]
         video_ids += [v for v in found if v not in video_ids]
     return video_ids
 
