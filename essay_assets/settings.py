@@ -35,8 +35,9 @@ def keep_litellm_offline() -> None:
 DEFAULT_OEMBED_URL = "https://www.youtube.com/oembed"
 DEFAULT_FEED_BASE = "https://www.youtube.com/feeds/videos.xml"
 
-# Settings a Dagster run may override (the resource's launchpad fields): what changes the
-# essay, never where the data lives elsewhere than `data_dir`, and never a secret.
+# Settings one Dagster run may override (the resource's launchpad fields): the model and how
+# it writes, transcript languages, the per-essay ceiling, and the data folder. Never a secret,
+# and nothing a declaration was built from (cron, retry delay, prompts folder).
 RUN_OVERRIDABLE = frozenset({
     "data_dir", "model", "api_base", "temperature", "max_output_tokens", "essay_style", "context_window",
     "llm_concurrency", "languages", "allow_translation", "essay_cost_ceiling_cents",
@@ -74,7 +75,8 @@ class ModelPrice:
 @dataclasses.dataclass(frozen=True)
 class ProxySettings:
     """How to reach YouTube through a proxy: Webshare credentials, or proxy URLs (which may
-    carry `user:pass@`). Every field is a credential, so none is in the repr."""
+    carry `user:pass@`). Every field is a credential, so none is in the repr; never serialize
+    a Settings whole (`dataclasses.asdict` would include them)."""
 
     webshare_username: str | None = dataclasses.field(default=None, repr=False)
     webshare_password: str | None = dataclasses.field(default=None, repr=False)

@@ -231,7 +231,8 @@ def answer_prompts(context: dg.AssetExecutionContext, config: LLMResponseConfig,
     # stored the answer but never got its row into the warehouse.
     warehouse.write("llm_calls", [call_row_from_json(row) for row in reused_calls])
     if jobs:  # only now start the model client: a fully reused run never imports litellm
-        asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh, prompt_revision))
+        asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh,
+                                prompt_revision))
     context.add_output_metadata(row_count(warehouse, "llm_calls"))
     loop.finish()
 
@@ -268,8 +269,9 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                 raise StageFailure(str(exc), reason=exc.reason) from None
             spent_today += estimate_cents or 0.0  # reserve, so parallel videos share the ceiling
             try:
-                draft = await drafting.write_draft(video=_video_context(settings, store, video_id), plan=plan, prompts=prompts,
-                                                       ledger=ledger, response_id=response_id, count_tokens=count_tokens)
+                draft = await drafting.write_draft(video=_video_context(settings, store, video_id), plan=plan,
+                                                   prompts=prompts, ledger=ledger, response_id=response_id,
+                                                   count_tokens=count_tokens)
             except client.ModelCallError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
             record = {"fingerprint": fingerprint, "response_id": response_id, "model": settings.model,
