@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 
-_SECRET_NAME = re.compile(r"(API_KEY|_TOKEN|PASSWORD|SECRET|_KEY)$", re.IGNORECASE)
+from essay_assets.settings import secret_values_in_environment
+
 _KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sk-or-v1-[A-Za-z0-9]{8,}|AKIA[0-9A-Z]{16})")
 # `user:pass@` or a bare `token@` in any URL (proxy URLs carry credentials this way).
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]+@")
 
 
-def secret_values(environ: dict[str, str] | None = None) -> list[str]:
-    env = os.environ if environ is None else environ
-    return sorted(
-        (v for k, v in env.items() if _SECRET_NAME.search(k) and v and len(v) >= 6),
-        key=len,
-        reverse=True,
-    )
-
-
-def redact(text: str | None, environ: dict[str, str] | None = None) -> str | None:
-    """Replace secret env values, key-shaped strings and URL credentials with ***."""
+def redact(text: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """Replace secret env values (of `environ`, default the process's), key-shaped strings and
+    URL credentials with ***."""
     if text is None:
         return None
-    for value in secret_values(environ):
+    for value in secret_values_in_environment(environ):
         text = text.replace(value, "***")
     return redact_url_credentials(_KEY_SHAPES.sub("***", text))
 

@@ -1,16 +1,21 @@
 """User settings, read from the environment (and optionally `<data dir>/config.yaml`).
 
 Everything the pipeline can be told lives here, so that the CLI, the Dagster
-definitions and the tests read one object. Environment variables win over the
-config file; the config file wins over defaults. Secrets (API keys, proxy
-passwords) are never stored on this object's repr or written anywhere: they
-stay in the environment, where litellm and youtube-transcript-api read them.
+definitions and the tests read one object, built once per process or resource
+(`Settings.from_env`); no other module reads the environment. Environment variables
+win over the config file; the config file wins over defaults; per-run overrides (the
+Dagster resource's launchpad fields) win over everything. Model API keys stay in the
+environment, where litellm reads them; the proxy credentials are on `Settings.proxy`,
+whose repr never shows them, and they are read from the environment only, never from
+the config file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,32 @@ def keep_litellm_offline() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
+DEFAULT_OEMBED_URL = "https://www.youtube.com/oembed"
+DEFAULT_FEED_BASE = "https://www.youtube.com/feeds/videos.xml"
+
+# Settings one Dagster run may override (the resource's launchpad fields): the model and how
+# it writes, transcript languages, the per-essay ceiling, and the data folder. Never a secret,
+# and nothing a declaration was built from (cron, retry delay, prompts folder).
+RUN_OVERRIDABLE = frozenset({
+    "data_dir", "model", "api_base", "temperature", "max_output_tokens", "essay_style", "context_window",
+    "llm_concurrency", "languages", "allow_translation", "essay_cost_ceiling_cents",
+})
+
+_SECRET_NAME = re.compile(r"(API_KEY|_TOKEN|PASSWORD|SECRET|_KEY)$", re.IGNORECASE)
+
+
+def secret_values_in_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of the variables whose names say they are secrets, longest first (so a secret
+    that contains another is replaced whole). Read at every call, not once: a key exported
+    after start-up (litellm reads keys from the environment at call time) is still scrubbed."""
+    env = os.environ if environ is None else environ
+    return sorted(
+        (v for k, v in env.items() if _SECRET_NAME.search(k) and v and len(v) >= 6),
+        key=len,
+        reverse=True,
+    )
+
+
 class SettingsError(ValueError):
     """A setting has a value we cannot use; the message says which and how to fix it."""
 
@@ -39,6 +70,26 @@ class ModelPrice:
     output: float
     cached_input: float | None = None
     reasoning: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxySettings:
+    """How to reach YouTube through a proxy: Webshare credentials, or proxy URLs (which may
+    carry `user:pass@`). Every field is a credential, so none is in the repr; never serialize
+    a Settings whole (`dataclasses.asdict` would include them)."""
+
+    webshare_username: str | None = dataclasses.field(default=None, repr=False)
+    webshare_password: str | None = dataclasses.field(default=None, repr=False)
+    http_url: str | None = dataclasses.field(default=None, repr=False)
+    https_url: str | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def uses_webshare(self) -> bool:
+        return bool(self.webshare_username and self.webshare_password)
+
+    def __repr__(self) -> str:
+        kind = "webshare" if self.uses_webshare else "urls" if (self.http_url or self.https_url) else "incomplete"
+        return f"ProxySettings({kind}, credentials hidden)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +128,15 @@ class Settings:
     min_essay_words: int = 150
     max_essay_words: int = 6000
     schedule_cron: str = "0 6 * * *"
+    # First delay before Dagster retries a step that hit transient errors (exponential, jitter).
+    step_retry_delay_s: float = 10.0
+    # A folder of your own prompt files; None = the package's own prompts.
+    prompts_dir: Path | None = None
+    # Where video titles and followed feeds are read (a mirror; tests use loopback servers).
+    oembed_url: str = DEFAULT_OEMBED_URL
+    youtube_feed_base: str = DEFAULT_FEED_BASE
+    # None = no proxy. Read from the environment only (credentials do not belong in config.yaml).
+    proxy: ProxySettings | None = None
 
     # ---- derived paths -------------------------------------------------
     @property
@@ -129,12 +189,23 @@ class Settings:
         return self.notes_tokens or (100 if self.uses_local_model else 400)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> "Settings":
+        """Read every setting once: `overrides` (per run; None values mean "not overridden")
+        beat the environment, which beats `<data dir>/config.yaml`, which beats defaults.
+        Overrides are parsed and validated like environment values."""
         env = os.environ if environ is None else environ
-        data_dir = Path(env.get("ESSAYS_DATA_DIR") or "data").expanduser().resolve()
+        given = {name: value for name, value in (overrides or {}).items() if value is not None}
+        unknown = sorted(set(given) - RUN_OVERRIDABLE)
+        if unknown:
+            raise SettingsError(f"These settings cannot be overridden per run: {', '.join(unknown)}. "
+                                f"Those that can: {', '.join(sorted(RUN_OVERRIDABLE))}.")
+        data_dir = Path(given.get("data_dir") or env.get("ESSAYS_DATA_DIR") or "data").expanduser().resolve()
         file_values = _read_config_file(data_dir / "config.yaml")
 
         def pick(name: str, env_name: str, default: Any) -> Any:
+            if name in given:
+                return given[name]
             if env.get(env_name) not in (None, ""):
                 return env[env_name]
             return file_values.get(name, default)
@@ -163,6 +234,11 @@ class Settings:
                 min_essay_words=int(pick("min_essay_words", "ESSAYS_MIN_ESSAY_WORDS", 150)),
                 max_essay_words=int(pick("max_essay_words", "ESSAYS_MAX_ESSAY_WORDS", 6000)),
                 schedule_cron=str(pick("schedule_cron", "ESSAYS_SCHEDULE_CRON", "0 6 * * *")),
+                step_retry_delay_s=float(pick("step_retry_delay_s", "ESSAYS_STEP_RETRY_DELAY_S", 10.0)),
+                prompts_dir=_opt_path(pick("prompts_dir", "ESSAYS_PROMPTS_DIR", None)),
+                oembed_url=str(pick("oembed_url", "ESSAYS_OEMBED_URL", DEFAULT_OEMBED_URL)),
+                youtube_feed_base=str(pick("youtube_feed_base", "ESSAYS_YOUTUBE_FEED_BASE", DEFAULT_FEED_BASE)).rstrip("?"),
+                proxy=_proxy_from_env(env),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, SettingsError):
@@ -171,6 +247,13 @@ class Settings:
                 f"A setting could not be read ({exc}). Check the ESSAYS_* environment "
                 f"variables and {data_dir / 'config.yaml'}."
             ) from exc
+
+
+def _proxy_from_env(env: Mapping[str, str]) -> ProxySettings | None:
+    values = {field: (env.get(name) or "").strip() or None for field, name in (
+        ("webshare_username", "ESSAYS_WEBSHARE_USERNAME"), ("webshare_password", "ESSAYS_WEBSHARE_PASSWORD"),
+        ("http_url", "ESSAYS_PROXY_HTTP_URL"), ("https_url", "ESSAYS_PROXY_HTTPS_URL"))}
+    return ProxySettings(**values) if any(values.values()) else None
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -226,6 +309,10 @@ def _opt_style(value: Any) -> str | None:
     if value not in ("whole", "sectioned"):
         raise SettingsError(f"ESSAYS_ESSAY_STYLE must be `whole` or `sectioned`, got {value!r}.")
     return value
+
+
+def _opt_path(value: Any) -> Path | None:
+    return None if value in (None, "") else Path(str(value)).expanduser()
 
 
 def _opt_int(value: Any) -> int | None:

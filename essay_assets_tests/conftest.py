@@ -11,7 +11,7 @@ import pytest
 import essay_assets  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before anything imports litellm)
 from testkit.openai_stub import LoopbackLLM
 
-# Read when the definitions are imported: tests must not wait 10 s between step retries.
+# Read when the definitions are built: tests must not wait 10 s between step retries.
 os.environ.setdefault("ESSAYS_STEP_RETRY_DELAY_S", "0.2")
 
 FAKE_OPENAI_KEY = "sk-test-FAKEFAKEFAKEFAKEFAKE0001"

@@ -13,6 +13,7 @@ from essay_assets.intake.feeds import (
     published_date,
 )
 from essay_assets.intake.videos import VideoMetadata
+from essay_assets.settings import Settings
 from essay_assets_tests.support.ports import closed_port
 from essay_assets_tests.support.youtube_feed_server import (
     YouTubeFeedServer,
@@ -56,7 +57,7 @@ def test_load_follow_file(tmp_path):
             since: "2025-12-01"
         """,
     )
-    feeds = load_follow_file(path, feed_base="http://127.0.0.1:1/feeds/videos.xml", environ={})
+    feeds = load_follow_file(path, feed_base="http://127.0.0.1:1/feeds/videos.xml")
     assert feeds == [
         FollowedFeed("channel", CHANNEL, dt.date(2026, 1, 1), 2, "http://127.0.0.1:1/feeds/videos.xml"),
         FollowedFeed("channel", OTHER_CHANNEL, None, 5, "http://127.0.0.1:1/feeds/videos.xml"),
@@ -69,10 +70,13 @@ def test_load_follow_file(tmp_path):
 
 def test_feed_base_defaults_to_youtube_and_env_overrides(tmp_path):
     path = write(tmp_path, f"channels:\n  - id: {CHANNEL}\n")
-    [feed] = load_follow_file(path, environ={})
+    def feed_base(environ: dict[str, str]) -> str:
+        return Settings.from_env({"ESSAYS_DATA_DIR": str(tmp_path), **environ}).youtube_feed_base
+
+    [feed] = load_follow_file(path, feed_base=feed_base({}))
     assert feed.feed_base == DEFAULT_FEED_BASE
     assert feed.feed_url == f"https://www.youtube.com/feeds/videos.xml?channel_id={CHANNEL}"
-    [feed] = load_follow_file(path, environ={"ESSAYS_YOUTUBE_FEED_BASE": "http://127.0.0.1:9/f.xml"})
+    [feed] = load_follow_file(path, feed_base=feed_base({"ESSAYS_YOUTUBE_FEED_BASE": "http://127.0.0.1:9/f.xml"}))
     assert feed.feed_url == f"http://127.0.0.1:9/f.xml?channel_id={CHANNEL}"
 
 

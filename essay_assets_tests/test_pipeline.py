@@ -73,7 +73,6 @@ def test_unreachable_model_endpoint_fails_clearly_and_writes_no_essay(data_dir, 
 
 def test_a_new_transcript_brings_the_rest_of_the_chain_by_automation(llm_server, data_dir):
     from essay_assets.definitions import defs
-    from essay_assets.defs import assets
     from essay_assets.defs.resources import EssaySettings
     from essay_assets.instance import ensure_dagster_home
 
@@ -83,7 +82,7 @@ def test_a_new_transcript_brings_the_rest_of_the_chain_by_automation(llm_server,
     instance.add_dynamic_partitions("videos", ["abcdefghijk"])
     before = dg.evaluate_automation_conditions(defs=defs, instance=instance)  # the daemon's previous tick
     assert before.total_requested == 0  # nothing is requested for videos nobody materialized
-    result = dg.materialize([assets.transcript], partition_key="abcdefghijk", instance=instance,
+    result = dg.materialize([defs.get_assets_def("transcript")], partition_key="abcdefghijk", instance=instance,
                             resources={"essay_settings": EssaySettings()})
     assert result.success
     evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=before.cursor)

@@ -15,31 +15,38 @@ import dagster as dg
 import pytest
 
 from essay_assets.cli.runner import register_videos
-from essay_assets.defs.assets import PROMPT_REVISION
-from essay_assets.defs.schedules import missing_or_stale_essays
+from essay_assets.defs.build import build_definitions
+from essay_assets.defs.resources import EssaySettings
 from essay_assets.settings import Settings
 from essay_assets.storage.staleness import videos_needing_essays
 from essay_assets.storage.warehouse import utc_now, warehouse_for
-from essay_assets.writing.prompts import PROMPTS_DIR
+from essay_assets.writing.prompts import BUNDLED_PROMPTS_DIR as PROMPTS_DIR
+from essay_assets.writing.prompts import load_prompts
 from essay_assets.writing.rendering import parse_essay
 from essay_assets_tests.support.chain import run_chain, write_transcript
 
 TICK = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
 MODEL = "openai/gpt-4o"
+PROMPT_REVISION = load_prompts().revision
 
 # Evaluates the schedule in a fresh process, so it sees the prompt revision of ESSAYS_PROMPTS_DIR.
 _EVALUATE_SCHEDULE = """
 import json, dagster as dg
-from essay_assets.defs.assets import PROMPT_REVISION
-from essay_assets.defs.schedules import missing_or_stale_essays
-result = missing_or_stale_essays(dg.build_schedule_context(instance=dg.DagsterInstance.get()))
+from essay_assets.defs.build import build_definitions
+from essay_assets.defs.resources import EssaySettings
+defs = build_definitions()
+schedule = defs.resolve_schedule_def("missing_or_stale_essays")
+result = schedule(dg.build_schedule_context(instance=dg.DagsterInstance.get()), essay_settings=EssaySettings())
 requested = [r.partition_key for r in result] if isinstance(result, list) else None
-print(json.dumps({"revision": PROMPT_REVISION, "requested": requested}))
+revision = int(defs.resolve_assets_def("essay").code_versions_by_key[dg.AssetKey("essay")].removeprefix("r"))
+print(json.dumps({"revision": revision, "requested": requested}))
 """
 
 
 def evaluate(instance: dg.DagsterInstance):
-    return missing_or_stale_essays(dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK))
+    schedule = build_definitions().resolve_schedule_def("missing_or_stale_essays")
+    return schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK),
+                    essay_settings=EssaySettings())
 
 
 def test_schedule_requests_exactly_the_missing_essay_then_skips(llm_server, data_dir, monkeypatch):

@@ -5,6 +5,7 @@ import textwrap
 import dagster as dg
 import pytest
 
+from essay_assets.defs.resources import EssaySettings
 from essay_assets.defs.sensors import (
     FeedState,
     followed_feeds_sensor,
@@ -55,7 +56,7 @@ def follow(data_dir, text):
 
 def tick(instance, cursor=None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    return followed_feeds_sensor(context)
+    return followed_feeds_sensor(context, essay_settings=EssaySettings())
 
 
 def requested_ids(result):

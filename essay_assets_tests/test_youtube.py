@@ -25,8 +25,9 @@ from essay_assets.intake.youtube import (
     TranscriptFetchTransient,
     TranscriptUnavailable,
     YouTubePacer,
-    proxy_config_from_env,
+    proxy_config_for,
 )
+from essay_assets.settings import Settings
 from essay_assets_tests.support.recorded_youtube import (
     VIDEO_ID,
     RecordedYouTube,
@@ -189,6 +190,11 @@ def test_empty_caption_document_is_transient():
 
 
 # ---- proxies and credentials ------------------------------------------------------------
+
+
+def proxy_config_from_env(environ: dict[str, str] | None = None):
+    """The proxy config the pipeline builds from these ESSAYS_* variables (default: the process's)."""
+    return proxy_config_for(Settings.from_env(environ).proxy)
 
 
 def test_proxy_config_from_env():

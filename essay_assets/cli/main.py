@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,16 +55,24 @@ def main(argv: list[str] | None = None) -> int:
 def _parse_refs(refs: list[str], settings: Settings) -> list[str]:
     """Video IDs in the order given; a playlist or channel URL stands for the videos in its feed."""
     from essay_assets.intake.video_refs import (
+        InvalidVideoReference,
         parse_feed_ref,
         parse_video_ref,
-        parse_video_refs,
     )
 
-    feeds = {ref: parse_feed_ref(ref) for ref in refs}
-    parse_video_refs([ref for ref in refs if feeds[ref] is None])  # every bad reference at once, before any fetch
-    video_ids: list[str] = []
+    parsed: list[tuple[str, str] | str] = []  # per reference: a feed's (kind, id), or a video ID
+    invalid: list[tuple[str, str]] = []
     for ref in refs:
-        found = _videos_in_feed(*feeds[ref], settings) if feeds[ref] else [parse_video_ref(ref)]
+        feed = parse_feed_ref(ref)
+        try:
+            parsed.append(feed if feed is not None else parse_video_ref(ref))
+        except InvalidVideoReference as exc:
+            invalid += exc.invalid
+    if invalid:  # every bad reference at once, before any feed is fetched
+        raise InvalidVideoReference(invalid)
+    video_ids: list[str] = []
+    for item in parsed:
+        found = _videos_in_feed(*item, settings) if isinstance(item, tuple) else [item]
         video_ids += [v for v in found if v not in video_ids]
     return video_ids
 
@@ -74,7 +81,7 @@ def _videos_in_feed(kind: str, feed_id: str, settings: Settings) -> list[str]:
     from essay_assets.intake import feeds
     from essay_assets.intake.videos import write_video_metadata
 
-    poll = feeds.poll_feed(feeds.FollowedFeed(kind, feed_id, feed_base=feeds.feed_base_from_env()))
+    poll = feeds.poll_feed(feeds.FollowedFeed(kind, feed_id, feed_base=settings.youtube_feed_base))
     if not poll.ok:
         raise ValueError(f"Cannot read the {kind} {feed_id}'s feed: {poll.error}. Check the URL, or name its videos.")
     for entry in poll.entries:  # titles, channel and date for the front matter, as the feed sensor keeps them
@@ -128,7 +135,7 @@ def cmd_status(args, settings: Settings) -> int:
 
     warehouse = warehouse_for(settings)
     video_ids = _parse_refs(args.videos, settings) if args.videos else _known_videos(settings, warehouse)
-    revision = load_prompts().revision
+    revision = load_prompts(prompts_dir=settings.prompts_dir).revision
     print(f"Current: prompt r{revision}, model {settings.model}")
     print(render_statuses(video_statuses(warehouse, video_ids, revision, settings.model)))
     return 0
@@ -151,10 +158,10 @@ def _known_videos(settings: Settings, warehouse) -> list[str]:
 def cmd_ui(args, settings: Settings) -> int:
     from essay_assets.instance import ensure_dagster_home
 
-    ensure_dagster_home(settings)
+    home = ensure_dagster_home(settings)
     command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port),
                "-m", "essay_assets.definitions"]
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", flush=True)
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home})", flush=True)
     return subprocess.call(command)
 
 

@@ -56,7 +56,7 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
         build_definitions,  # deferred: it imports Dagster's world
     )
 
-    defs = build_definitions()
+    defs = build_definitions(settings)
 
     if instance is None:
         ensure_dagster_home(settings)

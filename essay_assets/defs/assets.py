@@ -6,11 +6,14 @@ Every asset takes a whole set of partitions in one run (single-run backfills) an
 nothing: the data lives in data/raw/, data/essays/ and the warehouse, not in Dagster's IO
 manager. The prompt revision is in the code_version of every asset that consumes it, so
 bumping it marks older essays stale.
+
+`essay_assets(prompt_revision, step_retry_delay_s)` declares the four assets from settings read
+once when Dagster loads the code (`defs/build.py`); what each asset does is in the functions
+below it, one per asset, in the order of the chain.
 """
 
 
 import asyncio
-import os
 import warnings
 
 import dagster as dg
@@ -41,16 +44,7 @@ from essay_assets.writing.planning import PromptPlan, plan_prompt
 from essay_assets.writing.prompts import VideoContext, load_prompts
 from essay_assets.writing.publishing import publish_essay
 
-# `backfill_policy` is what makes a UI backfill one run (docs/benchmarks.md). Dagster marks it
-# beta and warns at every import of this module: four lines of noise in every command's output.
-warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`", category=dg.BetaWarning)
-
-PROMPT_REVISION = load_prompts().revision
 TRANSIENT_RETRIES = 3
-TRANSIENT_RETRY_POLICY = dg.RetryPolicy(
-    # A step retry re-runs only unfinished videos (finished ones are reused), so it is cheap.
-    max_retries=TRANSIENT_RETRIES, delay=float(os.environ.get("ESSAYS_STEP_RETRY_DELAY_S", "10")), backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
 VIDEO_COLUMNS = ("video_id", "title", "channel_name", "channel_id", "published_at", "url", "metadata_source")
 _common = dict(partitions_def=video_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name=ESSAY_GROUP)
 # Downstream of the transcript, a new upstream materialization (e.g. a transcript refreshed
@@ -63,19 +57,65 @@ class LLMResponseConfig(dg.Config):
     """Call the model again even when an identical request was already answered (and paid)."""
 
 
-@dg.asset(**_common, code_version="1", retry_policy=TRANSIENT_RETRY_POLICY, kinds={"youtube"},
-          metadata={"dagster/column_schema": column_schema("transcripts")})
-def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
-    """The conversation's words: a user file, the stored copy, the bundled sample or YouTube."""
+def essay_assets(prompt_revision: int, step_retry_delay_s: float) -> list[dg.AssetsDefinition]:
+    """The chain's four assets for the prompt revision in use (in the code_version of every
+    asset that consumes the prompt) and the first delay of step retries."""
+    # `backfill_policy` is what makes a UI backfill one run (docs/benchmarks.md). Dagster marks it
+    # beta and warns at every declaration: four lines of noise in every command's output.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`",
+                                category=dg.BetaWarning)
+        return _declare_essay_assets(prompt_revision, step_retry_delay_s)
+
+
+def _declare_essay_assets(prompt_revision: int, step_retry_delay_s: float) -> list[dg.AssetsDefinition]:
+    transient_retry_policy = dg.RetryPolicy(
+        # A step retry re-runs only unfinished videos (finished ones are reused), so it is cheap.
+        max_retries=TRANSIENT_RETRIES, delay=step_retry_delay_s, backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+    prompt_version = f"r{prompt_revision}"
+
+    @dg.asset(**_common, code_version="1", retry_policy=transient_retry_policy, kinds={"youtube"},
+              metadata={"dagster/column_schema": column_schema("transcripts")})
+    def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+        """The conversation's words: a user file, the stored copy, the bundled sample or YouTube."""
+        fetch_transcripts(context, essay_settings, prompt_revision)
+
+    @dg.asset(**_common, deps=[transcript], code_version=prompt_version, automation_condition=FOLLOW_UPSTREAM)
+    def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+        """The third-guest prompt for this video, split into chunks when the model's context is small."""
+        plan_prompts(context, essay_settings, prompt_revision)
+
+    @dg.asset(**_common, deps=[essay_prompt], code_version=prompt_version, pool="llm",
+              automation_condition=FOLLOW_UPSTREAM,
+              retry_policy=transient_retry_policy, kinds={"litellm"},
+              metadata={"dagster/column_schema": column_schema("llm_calls")})
+    def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig,
+                     essay_settings: EssaySettings) -> None:
+        """The model's essay, from one call or map-reduce over chunks; reused when nothing changed."""
+        answer_prompts(context, config, essay_settings, prompt_revision)
+
+    @dg.asset(**_common, deps=[llm_response], code_version=prompt_version, kinds={"markdown"},
+              automation_condition=FOLLOW_UPSTREAM,
+              metadata={"dagster/column_schema": column_schema("essays")})
+    def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
+        """The essay as a markdown file with YAML front matter, and its row in the warehouse."""
+        publish_essays(context, essay_settings, prompt_revision)
+
+    return [transcript, essay_prompt, llm_response, essay]
+
+
+def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySettings, prompt_revision: int) -> None:
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "transcript", warehouse, max_retries=TRANSIENT_RETRIES)
-    if any(not store.response_path(v, PROMPT_REVISION).exists() for v in loop.keys):
+    if any(not store.response_path(v, prompt_revision).exists() for v in loop.keys):
         prefetch_litellm()  # a model will be called downstream: import its client meanwhile
     video_rows, transcript_rows = [], []
     for video_id in loop.keys:
         with loop.attempt(video_id):
             found = _fetch_transcript(settings, store, video_id)
-            video = sources.obtain_video_metadata(store, video_id)
+            video = sources.obtain_video_metadata(store, video_id, settings.oembed_url)
             video_rows.append({**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()})
             transcript_rows.append({
                 "video_id": video_id, "source": found.source, "language_code": found.language_code,
@@ -111,12 +151,10 @@ def _fetch_transcript(settings, store, video_id: str) -> Transcript:
     return found
 
 
-@dg.asset(**_common, deps=[transcript], code_version=f"r{PROMPT_REVISION}", automation_condition=FOLLOW_UPSTREAM)
-def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
-    """The third-guest prompt for this video, split into chunks when the model's context is small."""
+def plan_prompts(context: dg.AssetExecutionContext, essay_settings: EssaySettings, prompt_revision: int) -> None:
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "essay_prompt", warehouse)
-    prompts = load_prompts(PROMPT_REVISION)
+    prompts = load_prompts(prompt_revision, settings.prompts_dir)
     planner = _Planner(settings)
     for video_id in loop.keys:
         stored = store.read(store.transcript_path(video_id))
@@ -127,16 +165,16 @@ def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySetting
             found = Transcript.from_json(stored)
             video = _video_context(store, video_id)
             inputs = planner.inputs(found, video)
-            previous = store.read(store.plan_path(video_id, PROMPT_REVISION))
+            previous = store.read(store.plan_path(video_id, prompt_revision))
             if previous and previous.get("inputs") == inputs:
                 plan = PromptPlan.from_json(previous["plan"])  # same inputs, same plan: no tokenizing
             else:
                 plan = planner.plan(prompts, video, found)
-                store.write(store.plan_path(video_id, PROMPT_REVISION), {
+                store.write(store.plan_path(video_id, prompt_revision), {
                     "transcript_sha256": found.content_sha256, "model": settings.model, "inputs": inputs,
                     "plan": plan.to_json()})
             loop.succeed(video_id, {
-                "prompt_revision": PROMPT_REVISION, "prompt_tokens": plan.prompt_tokens,
+                "prompt_revision": prompt_revision, "prompt_tokens": plan.prompt_tokens,
                 "context_window": plan.context_window or 0, "fits_context": plan.fits_context, "mode": plan.mode,
                 "chunk_count": plan.chunk_count,
             })
@@ -173,23 +211,19 @@ class _Planner:
             raise StageFailure(f"Video {video.video_id}: {exc}", reason="context_too_small") from None
 
 
-@dg.asset(**_common, deps=[essay_prompt], code_version=f"r{PROMPT_REVISION}", pool="llm",
-          automation_condition=FOLLOW_UPSTREAM,
-          retry_policy=TRANSIENT_RETRY_POLICY, kinds={"litellm"},
-          metadata={"dagster/column_schema": column_schema("llm_calls")})
-def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, essay_settings: EssaySettings) -> None:
-    """The model's essay, from one call or map-reduce over chunks; reused when nothing changed."""
+def answer_prompts(context: dg.AssetExecutionContext, config: LLMResponseConfig, essay_settings: EssaySettings,
+                   prompt_revision: int) -> None:
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "llm_response", warehouse, max_retries=TRANSIENT_RETRIES)
     jobs, reused_calls = [], []
     for video_id in loop.keys:
-        stored = store.read(store.plan_path(video_id, PROMPT_REVISION))
+        stored = store.read(store.plan_path(video_id, prompt_revision))
         if stored is None or stored.get("model") != settings.model:
             loop.skip(video_id, "no prompt for this model and revision")
             continue
         plan = PromptPlan.from_json(stored["plan"])
         fingerprint = drafting.response_fingerprint(plan, settings, stored["transcript_sha256"])
-        previous = store.read(store.response_path(video_id, PROMPT_REVISION))
+        previous = store.read(store.response_path(video_id, prompt_revision))
         if previous and previous["fingerprint"] == fingerprint and not config.force_refresh:
             loop.succeed(video_id, _response_metadata(previous, reused=True))  # nothing changed: no call, no cost
             reused_calls += previous["calls"]
@@ -199,12 +233,14 @@ def llm_response(context: dg.AssetExecutionContext, config: LLMResponseConfig, e
     # stored the answer but never got its row into the warehouse.
     warehouse.write("llm_calls", [call_row_from_json(row) for row in reused_calls])
     if jobs:  # only now start the model client: a fully reused run never imports litellm
-        asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh))
+        asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh,
+                                prompt_revision))
     context.add_output_metadata(row_count(warehouse, "llm_calls"))
     loop.finish()
 
 
-async def _answer_all(context, settings, store, warehouse, loop, jobs, force_refresh: bool) -> None:
+async def _answer_all(context, settings, store, warehouse, loop, jobs, force_refresh: bool,
+                      prompt_revision: int) -> None:
     try:
         endpoint = client.resolve_endpoint(settings)
         client.check_credentials(endpoint)
@@ -218,7 +254,7 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
     ledger = CallLedger(settings, endpoint, warehouse, context.run.run_id,
                                      asyncio.Semaphore(concurrency), force_refresh, context.log)
     spent_today = _spent_today_cents(warehouse)
-    prompts = load_prompts(PROMPT_REVISION)
+    prompts = load_prompts(prompt_revision, settings.prompts_dir)
 
     async def answer(video_id: str, plan: PromptPlan, fingerprint: dict) -> None:
         nonlocal spent_today
@@ -235,15 +271,16 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                 raise StageFailure(str(exc), reason=exc.reason) from None
             spent_today += estimate_cents or 0.0  # reserve, so parallel videos share the ceiling
             try:
-                draft = await drafting.write_draft(video=_video_context(store, video_id), plan=plan, prompts=prompts,
-                                                       ledger=ledger, response_id=response_id, count_tokens=count_tokens)
+                draft = await drafting.write_draft(video=_video_context(store, video_id), plan=plan,
+                                                   prompts=prompts, ledger=ledger, response_id=response_id,
+                                                   count_tokens=count_tokens)
             except client.ModelCallError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
             record = {"fingerprint": fingerprint, "response_id": response_id, "model": settings.model,
                       "content": draft.content, "calls": list(draft.calls), "chunk_count": draft.chunk_count,
                       "totals": totals_from_calls(draft.calls),  # once per video: the essay reads these
                       "created_at": utc_now().isoformat(), "new_calls": draft.new_calls}
-            store.write(store.response_path(video_id, PROMPT_REVISION), record)
+            store.write(store.response_path(video_id, prompt_revision), record)
             loop.succeed(video_id, _response_metadata(record, reused=False))
 
     try:
@@ -276,23 +313,19 @@ def _spent_today_cents(warehouse) -> float:
     return usd_to_cents(float(rows[0]["usd"]))
 
 
-@dg.asset(**_common, deps=[llm_response], code_version=f"r{PROMPT_REVISION}", kinds={"markdown"},
-          automation_condition=FOLLOW_UPSTREAM,
-          metadata={"dagster/column_schema": column_schema("essays")})
-def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
-    """The essay as a markdown file with YAML front matter, and its row in the warehouse."""
+def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySettings, prompt_revision: int) -> None:
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "essay", warehouse)
     essay_rows = []
     for video_id in loop.keys:
-        response = store.read(store.response_path(video_id, PROMPT_REVISION))
+        response = store.read(store.response_path(video_id, prompt_revision))
         transcript_now = store.read(store.transcript_path(video_id))
         if (response is None or response.get("model") != settings.model or transcript_now is None
                 or response["fingerprint"]["transcript_sha256"] != Transcript.from_json(transcript_now).content_sha256):
             loop.skip(video_id, "no model response for the current transcript and model")
             continue
         with loop.attempt(video_id):
-            published = publish_essay(settings, store, video_id, PROMPT_REVISION, response, context.run.run_id)
+            published = publish_essay(settings, store, video_id, prompt_revision, response, context.run.run_id)
             essay_rows.append(published.row)
             loop.succeed(video_id, published.metadata)
     warehouse.write("essays", essay_rows)  # files first, then one segment for all their rows

@@ -3,19 +3,27 @@ Dagster and what `essays run` executes in process."""
 
 import dagster as dg
 
-from essay_assets.defs import assets, checks
+from essay_assets.defs import checks
+from essay_assets.defs.assets import essay_assets
 from essay_assets.defs.jobs import essays_job
 from essay_assets.defs.resources import EssaySettings
-from essay_assets.defs.schedules import missing_or_stale_essays
+from essay_assets.defs.schedules import missing_or_stale_essays_schedule
 from essay_assets.defs.sensors import followed_feeds_sensor
+from essay_assets.settings import Settings
+from essay_assets.writing.prompts import load_prompts
 
 
-def build_definitions() -> dg.Definitions:
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """The definitions for `settings` (default: read now, once, from the environment and
+    config.yaml). Only what a declaration needs is taken from them (prompt revision, retry
+    delay, cron); runs, ticks and checks read their settings through the `essay_settings` resource."""
+    settings = settings or Settings.from_env()
+    prompt_revision = load_prompts(prompts_dir=settings.prompts_dir).revision
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([assets]),
+        assets=essay_assets(prompt_revision, settings.step_retry_delay_s),
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[essays_job],
-        schedules=[missing_or_stale_essays],
+        schedules=[missing_or_stale_essays_schedule(settings.schedule_cron, prompt_revision)],
         sensors=[followed_feeds_sensor],
         resources={"essay_settings": EssaySettings()},
         # One process per run, not one per step: each step process re-imports Dagster, this package

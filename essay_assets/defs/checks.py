@@ -7,7 +7,6 @@ They look at the videos of the run being checked (all partitions in a single-run
 
 import dagster as dg
 
-from essay_assets.defs.assets import essay, transcript
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
 from essay_assets.writing.publishing import essay_path
@@ -42,7 +41,8 @@ def _result(problems: dict[str, list[str]], checked: int, severity=dg.AssetCheck
     )
 
 
-@dg.asset_check(asset=transcript, blocking=True, description="Non-empty, and in a preferred language.")
+# Assets are named by key: they are declared per settings (defs/assets.py's factory).
+@dg.asset_check(asset="transcript", blocking=True, description="Non-empty, and in a preferred language.")
 def transcript_is_usable(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings) -> dg.AssetCheckResult:
     settings, _, warehouse = essay_settings.parts()
     keys = run_partition_keys(context)
@@ -81,7 +81,7 @@ def essay_problems(settings, fields: dict, body: str) -> dict[str, list[str]]:
 
 
 @dg.multi_asset_check(
-    specs=[dg.AssetCheckSpec(name, asset=essay, description=text) for name, text in ESSAY_CHECKS.items()],
+    specs=[dg.AssetCheckSpec(name, asset="essay", description=text) for name, text in ESSAY_CHECKS.items()],
     can_subset=True,
 )
 def essay_checks(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings):

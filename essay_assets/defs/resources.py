@@ -2,27 +2,54 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
+from pydantic import Field, PrivateAttr
 
 from essay_assets.settings import Settings
 from essay_assets.storage.raw_store import RawStore
 from essay_assets.storage.warehouse import Warehouse, warehouse_for
 
+_FROM_ENVIRONMENT = "Empty: the ESSAYS_* environment variable, else data/config.yaml, else the default."
+
 
 class EssaySettings(dg.ConfigurableResource):
-    """Settings come from the environment (ESSAYS_*) and data/config.yaml; `data_dir` here
-    overrides ESSAYS_DATA_DIR (tests use it)."""
+    """The user's settings: ESSAYS_* environment variables, then data/config.yaml, then defaults.
+    Each field below overrides one setting for a run (the launchpad shows them); empty fields
+    leave it as configured. Secrets are never fields: they stay in the environment."""
 
-    data_dir: str | None = None
+    data_dir: str | None = Field(default=None, description=f"Folder of inputs and outputs. {_FROM_ENVIRONMENT}")
+    model: str | None = Field(default=None, description=f"litellm model name, or local/smollm2-135m. {_FROM_ENVIRONMENT}")
+    api_base: str | None = Field(default=None, description=f"OpenAI-compatible endpoint of the model. {_FROM_ENVIRONMENT}")
+    temperature: float | None = Field(default=None, description=f"Sampling temperature. {_FROM_ENVIRONMENT}")
+    max_output_tokens: int | None = Field(default=None, description=f"Essay length cap in tokens. {_FROM_ENVIRONMENT}")
+    essay_style: str | None = Field(default=None, description=f"`whole` or `sectioned`. {_FROM_ENVIRONMENT}")
+    context_window: int | None = Field(
+        default=None, description=f"Context window (tokens) of a model litellm does not know. {_FROM_ENVIRONMENT}")
+    llm_concurrency: int | None = Field(
+        default=None, description=f"Simultaneous model calls inside one step. {_FROM_ENVIRONMENT}")
+    languages: list[str] | None = Field(
+        default=None, description=f"Preferred transcript languages, in order. {_FROM_ENVIRONMENT}")
+    allow_translation: bool | None = Field(
+        default=None, description=f"Accept YouTube's translation into the first language. {_FROM_ENVIRONMENT}")
+    essay_cost_ceiling_cents: float | None = Field(
+        default=None, description=f"Refuse an essay whose estimated cost exceeds this. {_FROM_ENVIRONMENT}")
+
+    # Built once per resource instance (Dagster makes one per run or tick): every step of the
+    # run then reads the same settings, and config.yaml is parsed once, not once per call.
+    _settings: Settings | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._settings = self._read()
 
     def get(self) -> Settings:
-        env = dict(os.environ)
-        if self.data_dir:
-            env["ESSAYS_DATA_DIR"] = self.data_dir
-        return Settings.from_env(env)
+        if self._settings is None:  # used outside a run (a test, a script): read on first use
+            self._settings = self._read()
+        return self._settings
 
     def parts(self) -> tuple[Settings, RawStore, Warehouse]:
         settings = self.get()
         return settings, RawStore(settings.raw_dir), warehouse_for(settings)
+
+    def _read(self) -> Settings:
+        overrides = {name: getattr(self, name) for name in type(self).model_fields}
+        return Settings.from_env(overrides=overrides)

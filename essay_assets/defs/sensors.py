@@ -35,6 +35,7 @@ import dagster as dg
 
 from essay_assets.defs.jobs import essays_job
 from essay_assets.defs.partitions import video_partitions
+from essay_assets.defs.resources import EssaySettings
 from essay_assets.intake.feeds import (
     FeedPoll,
     FollowedFeed,
@@ -43,7 +44,6 @@ from essay_assets.intake.feeds import (
     published_date,
 )
 from essay_assets.intake.videos import VideoMetadata, write_video_metadata
-from essay_assets.settings import Settings
 
 FEED_POLL_INTERVAL_S = 3600
 CURSOR_VERSION = 1
@@ -206,12 +206,12 @@ def poll_followed_feeds(
         "requests an essay run for each new video. Does nothing while there is no follow file."
     ),
 )
-def followed_feeds_sensor(context: dg.SensorEvaluationContext):
-    settings = Settings.from_env()
+def followed_feeds_sensor(context: dg.SensorEvaluationContext, essay_settings: EssaySettings):
+    settings = essay_settings.get()
     follow_file = settings.follow_file
     if not follow_file.exists():
         return dg.SkipReason(f"No follow file at {follow_file}: no channels or playlists are followed.")
-    feeds = load_follow_file(follow_file)
+    feeds = load_follow_file(follow_file, feed_base=settings.youtube_feed_base)
     if not feeds:
         return dg.SkipReason(f"{follow_file} lists no channels or playlists.")
 

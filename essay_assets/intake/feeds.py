@@ -24,7 +24,6 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import datetime as dt
-import os
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -40,9 +39,8 @@ from essay_assets.intake.video_refs import (
     watch_url,
 )
 from essay_assets.intake.videos import VideoMetadata
+from essay_assets.settings import DEFAULT_FEED_BASE
 
-DEFAULT_FEED_BASE = "https://www.youtube.com/feeds/videos.xml"
-FEED_BASE_ENV = "ESSAYS_YOUTUBE_FEED_BASE"
 DEFAULT_MAX_NEW_PER_POLL = 5
 FEED_TIMEOUT_S = 10.0
 
@@ -95,29 +93,21 @@ class FeedPoll:
 # ---- the follow file ----------------------------------------------------------------
 
 
-def feed_base_from_env(environ: Mapping[str, str] | None = None) -> str:
-    """The feed URL before its `?channel_id=` query: `$ESSAYS_YOUTUBE_FEED_BASE` (tests point it
-    at a loopback server), else YouTube's."""
-    env = os.environ if environ is None else environ
-    return (env.get(FEED_BASE_ENV) or DEFAULT_FEED_BASE).rstrip("?")
-
-
 def load_follow_file(
     path: Path | str,
     *,
-    feed_base: str | None = None,
-    environ: Mapping[str, str] | None = None,
+    feed_base: str = DEFAULT_FEED_BASE,
 ) -> list[FollowedFeed]:
     """Read the follow file; a missing file means nothing is followed.
 
-    `feed_base` (else `$ESSAYS_YOUTUBE_FEED_BASE`, else YouTube) is the feed URL before
-    the `?channel_id=` query: tests point it at a loopback server.
+    `feed_base` (`Settings.youtube_feed_base`) is the feed URL before the `?channel_id=`
+    query: tests point it at a loopback server.
     Raises `FollowFileError` listing every bad entry.
     """
     path = Path(path)
     if not path.exists():
         return []
-    base = feed_base.rstrip("?") if feed_base else feed_base_from_env(environ)
+    base = feed_base.rstrip("?")
     try:
         document = yaml.load(path.read_text(encoding="utf-8"), Loader=_DatesAsTextLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:

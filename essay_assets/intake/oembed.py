@@ -10,8 +10,7 @@ import requests
 
 from essay_assets.intake.video_refs import watch_url
 from essay_assets.intake.videos import VideoMetadata
-
-DEFAULT_OEMBED_URL = "https://www.youtube.com/oembed"
+from essay_assets.settings import DEFAULT_OEMBED_URL
 
 
 def fetch_oembed_metadata(

@@ -9,13 +9,12 @@ else nothing (never a failure: an essay does not need a title).
 from __future__ import annotations
 
 import json
-import os
 import time
 from importlib import resources
 from typing import Any
 
 from essay_assets.intake import youtube
-from essay_assets.intake.oembed import DEFAULT_OEMBED_URL, fetch_oembed_metadata
+from essay_assets.intake.oembed import fetch_oembed_metadata
 from essay_assets.intake.transcripts import (
     Transcript,
     find_user_transcript,
@@ -62,7 +61,7 @@ def _fetch_from_youtube(settings: Settings, video_id: str, http_client) -> Trans
             languages=settings.languages,
             allow_translation=settings.allow_translation,
             http_client=http_client,
-            proxy_config=youtube.proxy_config_from_env(),
+            proxy_config=youtube.proxy_config_for(settings.proxy),
         )
     return Transcript(
         video_id=video_id,
@@ -74,7 +73,7 @@ def _fetch_from_youtube(settings: Settings, video_id: str, http_client) -> Trans
     )
 
 
-def obtain_video_metadata(store: RawStore, video_id: str) -> dict[str, Any]:
+def obtain_video_metadata(store: RawStore, video_id: str, oembed_url: str) -> dict[str, Any]:
     """The transcript stage's lookup, stored for the later stages (intake.videos.read_video_record)."""
     path = store.video_metadata_path(video_id)
     stored = store.read(path)
@@ -86,9 +85,7 @@ def obtain_video_metadata(store: RawStore, video_id: str) -> dict[str, Any]:
         meta = json.loads(_sample_file(f"{SAMPLE_VIDEO_ID}.meta.json").read_text(encoding="utf-8"))
         record = {**_empty(video_id), **{k: meta.get(k) for k in _empty(video_id)}, "metadata_source": "sample"}
     else:
-        found = fetch_oembed_metadata(
-            video_id, base_url=os.environ.get("ESSAYS_OEMBED_URL", DEFAULT_OEMBED_URL), timeout=10
-        )
+        found = fetch_oembed_metadata(video_id, base_url=oembed_url, timeout=10)
         if found is None:  # remembered for a day, so one run does not ask again for every stage
             record = {**_empty(video_id), "metadata_source": "none", "checked_at": time.time()}
             store.write(path, record)

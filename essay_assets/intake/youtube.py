@@ -20,7 +20,7 @@ import dataclasses
 import fcntl
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -52,6 +52,7 @@ from youtube_transcript_api.proxies import (
 
 from essay_assets.intake.video_refs import watch_url
 from essay_assets.redaction import redact_url_credentials
+from essay_assets.settings import ProxySettings
 
 PROXY_HELP = (
     "Route YouTube requests through a proxy: set ESSAYS_WEBSHARE_USERNAME and "
@@ -104,16 +105,14 @@ class TranscriptFetchTransient(Exception):
 # ---- proxies --------------------------------------------------------------------------
 
 
-def proxy_config_from_env(environ: Mapping[str, str] = os.environ) -> ProxyConfig | None:
-    """Build the library's proxy config from ESSAYS_* variables (Webshare wins), else None."""
-    username = environ.get("ESSAYS_WEBSHARE_USERNAME", "").strip()
-    password = environ.get("ESSAYS_WEBSHARE_PASSWORD", "").strip()
-    if username and password:
-        return WebshareProxyConfig(proxy_username=username, proxy_password=password)
-    http_url = environ.get("ESSAYS_PROXY_HTTP_URL", "").strip() or None
-    https_url = environ.get("ESSAYS_PROXY_HTTPS_URL", "").strip() or None
-    if http_url or https_url:
-        return GenericProxyConfig(http_url=http_url, https_url=https_url)
+def proxy_config_for(proxy: ProxySettings | None) -> ProxyConfig | None:
+    """The library's proxy config for the user's proxy settings (Webshare wins), else None."""
+    if proxy is None:
+        return None
+    if proxy.uses_webshare:
+        return WebshareProxyConfig(proxy_username=proxy.webshare_username, proxy_password=proxy.webshare_password)
+    if proxy.http_url or proxy.https_url:
+        return GenericProxyConfig(http_url=proxy.http_url, https_url=proxy.https_url)
     return None
 
 

@@ -1,6 +1,7 @@
 """The versioned "third guest" prompts and the messages built from them. Pure functions.
 
-Prompts are files named `<name>.r<revision>.md` in essay_assets/writing/prompts/. The newest
+Prompts are files named `<name>.r<revision>.md` in essay_assets/writing/prompts/ (or the
+folder `Settings.prompts_dir` names, ESSAYS_PROMPTS_DIR). The newest
 revision of `third_guest` is the one in use; its number is `systemPromptRevision` in every
 essay's front matter and part of each consuming asset's code_version, so bumping it marks
 older essays stale. Transcript text is untrusted: it is fenced and labelled as data.
@@ -9,15 +10,14 @@ older essays stale. Transcript text is untrusted: it is fenced and labelled as d
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
 
 from essay_assets.writing.chunking import Chunk, format_timestamp
 
-# ESSAYS_PROMPTS_DIR: a folder of your own prompt files (read once, at import), e.g. to try a new revision.
-PROMPTS_DIR = Path(os.environ.get("ESSAYS_PROMPTS_DIR") or Path(__file__).parent / "prompts")
+BUNDLED_PROMPTS_DIR = Path(__file__).parent / "prompts"
+"""The package's own prompts; `Settings.prompts_dir` may name a folder of your own instead."""
 _FILE_PATTERN = re.compile(r"^(?P<name>[a-z_]+)\.r(?P<revision>\d+)\.md$")
 
 
@@ -36,7 +36,8 @@ class VideoContext:
     published_at: str | None = None
 
 
-def available_revisions(prompts_dir: Path = PROMPTS_DIR) -> dict[str, list[int]]:
+def available_revisions(prompts_dir: Path | None = None) -> dict[str, list[int]]:
+    prompts_dir = prompts_dir or BUNDLED_PROMPTS_DIR
     found: dict[str, list[int]] = {}
     for path in prompts_dir.glob("*.md"):
         match = _FILE_PATTERN.match(path.name)
@@ -46,9 +47,10 @@ def available_revisions(prompts_dir: Path = PROMPTS_DIR) -> dict[str, list[int]]
 
 
 @lru_cache(maxsize=8)
-def load_prompts(revision: int | None = None, prompts_dir: Path = PROMPTS_DIR) -> PromptSet:
-    """The prompt set at `revision` (default: newest). Notes prompts may lag behind: the
-    newest chunk-notes file at or below the revision is used."""
+def load_prompts(revision: int | None = None, prompts_dir: Path | None = None) -> PromptSet:
+    """The prompt set at `revision` (default: newest) in `prompts_dir` (default: the package's).
+    Notes prompts may lag behind: the newest chunk-notes file at or below the revision is used."""
+    prompts_dir = prompts_dir or BUNDLED_PROMPTS_DIR
     revisions = available_revisions(prompts_dir)
     essay_revisions = revisions.get("third_guest", [])
     if not essay_revisions:
