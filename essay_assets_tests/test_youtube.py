@@ -1,14 +1,6 @@
-"""fetch_transcript against the real youtube-transcript-api, fed YouTube's recorded answers.
-
-The library ships real recorded YouTube responses (watch page, innertube player JSON,
-caption XML and the error variants) in `youtube_transcript_api/test/assets/`. A
-`requests` transport adapter answers the three URLs the library requests from those
-files, so the library's own parsing and error detection run unchanged, with no network:
-
-    GET  https://www.youtube.com/watch?v=ID        -> watch page HTML (has INNERTUBE_API_KEY)
-    POST https://www.youtube.com/youtubei/v1/player -> innertube player JSON (caption tracks)
-    GET  https://www.youtube.com/api/timedtext?...  -> caption XML
-"""
+"""fetch_transcript against the real youtube-transcript-api, fed YouTube's recorded answers
+through a transport adapter (support/recorded_youtube.py): the library's own parsing and error
+detection run unchanged, with no network."""
 
 from __future__ import annotations
 
