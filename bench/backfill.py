@@ -162,6 +162,10 @@ def main() -> int:
     parser.add_argument("--only", default="abcde", help="which scenarios to run, e.g. 'bd'")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "backfill")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, data)")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="also run (a) with another checkout's essay_assets (e.g. a worktree of an older "
+                             "commit), alternating with this one, so a change is judged side by side in one run")
+    parser.add_argument("--repeats", type=int, default=1, help="how many times to run (a) (and its baseline)")
     parser.add_argument("--sequential", nargs=2, metavar=("DATA", "API_BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sequential:
@@ -177,14 +181,19 @@ def main() -> int:
     llm = LoopbackLLM(delay_s=args.delay).start()
     try:
         if "a" in args.only:
-            data = make_data_dir(tmp / "a" / "data", ids, args.words)
-            home = prepare_dagster_home(tmp / "a" / "dagster_home")
-            before = llm.call_count
-            r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids],
-                          pipeline_env(data, home, llm.base_url, args.concurrency), tmp / "a", tmp / "a" / "cli.log")
-            r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load())
-            results["a"] = r
-            print(f"(a) essays run: {r}", flush=True)
+            checkouts = ([("a_base", args.baseline.resolve())] if args.baseline else []) + [("a", ROOT)]
+            for repeat in range(args.repeats):
+                for label, checkout in checkouts:
+                    work = tmp / f"{label}{repeat}"
+                    data = make_data_dir(work / "data", ids, args.words)
+                    home = work / "dagster_home"  # the CLI writes its own checkout's dagster.yaml there
+                    before = llm.call_count
+                    env = {**pipeline_env(data, home, llm.base_url, args.concurrency), "PYTHONPATH": str(checkout)}
+                    r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids], env, work, work / "cli.log")
+                    r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
+                             checkout=str(checkout))
+                    results[label if args.repeats == 1 else f"{label}#{repeat + 1}"] = r
+                    print(f"({label}) essays run, {checkout}: {r}", flush=True)
         if "c" in args.only:
             data = make_data_dir(tmp / "c" / "data", ids, args.words)
             before = llm.call_count
@@ -260,8 +269,11 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
     def child_row(label, r):  # (a), (c) and (e): a child process timed with its own CPU and memory
         row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
 
-    if "a" in results:
-        child_row("(a) `essays run` (CLI)", results["a"])
+    for key, r in results.items():
+        if key.split("#")[0] in ("a", "a_base"):
+            repeat = f" #{key.split('#')[1]}" if "#" in key else ""
+            which = "baseline " + Path(r["checkout"]).name if key.startswith("a_base") else "this checkout"
+            child_row(f"(a{repeat}) `essays run` (CLI), {which}", r)
     if "b" in results:
         b = results["b"]
         row("(b) UI backfill (`dagster dev`)", "launch → last essay file", b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
