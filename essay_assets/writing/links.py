@@ -42,8 +42,12 @@ TRANSCRIPT_URL_RE = re.compile(
 
 def quote_link(video_id: str, start_s: float) -> str:
     """` ([m:ss](https://www.youtube.com/watch?v=<id>&t=<N>s))`: the quotation's moment in the video."""
-    seconds = max(0, int(start_s))
-    return f" ([{format_timestamp(seconds)}]({watch_url(video_id)}&t={seconds}s))"
+    return f" ([{format_timestamp(max(0, int(start_s)))}]({quote_url(video_id, start_s)}))"
+
+
+def quote_url(video_id: str, start_s: float) -> str:
+    """The video opened at `start_s` (whole seconds, rounded down: never after the quote starts)."""
+    return f"{watch_url(video_id)}&t={max(0, int(start_s))}s"
 
 
 def urls_in_text(text: str) -> frozenset[str]:

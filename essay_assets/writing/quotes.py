@@ -30,12 +30,13 @@ from essay_assets.writing.links import (
     QUOTE_LINK_RE,
     clean_links,
     quote_link,
+    quote_url,
     urls_in_text,
 )
 
 __all__ = [
     "LINK_TOLERANCE_S", "MAX_ELLIPSIS_GAP_WORDS", "MIN_QUOTE_WORDS", "QuoteMatch", "QuoteOutcome", "Quotation",
-    "TranscriptIndex", "VerifiedBody", "clean_links", "find_quotations", "match_quote", "quote_link",
+    "TranscriptIndex", "VerifiedBody", "clean_links", "find_quotations", "match_quote", "quote_link", "quote_url",
     "strip_model_timestamps", "unquote", "verify_quotes",
 ]
 
@@ -145,9 +146,8 @@ class TranscriptIndex:
                 count = len(_tokens(raw))
                 if count and token < end and token + count > first:
                     words.append(raw)
-                elif not count and first < token < end and raw.strip(">") and not _FILLER_RE.fullmatch(
-                        _normalize(raw).strip()):
-                    words.append(raw)  # a dash between words of the quotation
+                elif not count and first < token < end and raw.strip(">") and not any(map(str.isalnum, raw)):
+                    words.append(raw)  # a dash between words of the quotation (fillers and ">>" go)
                 token += count
         return " ".join(words)
 
@@ -378,12 +378,12 @@ def verify_quotes(body: str, index: TranscriptIndex, video_id: str | None) -> Ve
             cursor = quotation.end
             continue
         published = drafted[0] + _published_words(match.transcript_text or "", quotation.text) + drafted[-1]
-        link = (quote_link(video_id, match.start_s)
-                if index.has_times and video_id and match.start_s is not None else None)
-        pieces.append(published + (link or ""))
+        linked = index.has_times and video_id and match.start_s is not None
+        link = quote_url(video_id, match.start_s) if linked else None
+        pieces.append(published + (quote_link(video_id, match.start_s) if linked else ""))
         cursor = old_link.end() if old_link else quotation.end
         outcomes.append(QuoteOutcome(drafted=drafted, published=published, verdict="verified", score=match.score,
-                                     start_s=match.start_s, link=link.strip(" ()") if link else None, reason=""))
+                                     start_s=match.start_s, link=link, reason=""))
     pieces.append(body[cursor:])
     return VerifiedBody("".join(pieces), tuple(outcomes), tuple(unverified), tuple(unverified_matches))
 
