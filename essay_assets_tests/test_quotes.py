@@ -192,8 +192,7 @@ def test_an_altered_or_invented_quotation_is_rejected_with_a_reason(index, quote
 def test_the_reason_names_the_changed_word(index):
     assert match_quote(index, "they need fewer trees").reason == "content words differ: 'fewer' instead of 'more'"
     assert "'not' missing" in match_quote(index, "shade is a luxury").reason
-    assert "'human right' added" in match_quote(index, "shade is not a luxury, it is a human right").reason \
-        or "added" in match_quote(index, "shade is not a luxury, it is a human right").reason
+    assert "human right" in match_quote(index, "shade is not a luxury, it is a human right").reason
     assert match_quote(index, "Think globally, act locally").reason == "not in the transcript"
     assert "order" in match_quote(index, "they need more trees … shade is not a luxury").reason
 
