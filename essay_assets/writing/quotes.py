@@ -1,0 +1,473 @@
+"""Quotation verification: every passage in quotation marks must be the speakers' own words.
+
+A model paraphrases inside quotation marks, drops a "not", rounds a number or finishes a real
+sentence with a tail of its own. Readers cannot tell, so every quotation is checked against the
+transcript: it must match word for word, ignoring only case, punctuation, curly vs straight
+quotes, caption line breaks and filler words ("um", "[Music]"). An ellipsis may join pieces that
+appear in that order. A verified quotation is published in the transcript's own words with a link
+to its moment in the video; anything else is reported, never silently "fixed" into a quotation.
+
+Speed matters (a 20,000-word transcript, 30 quotations, a few ms per essay): the index
+normalizes the whole transcript with a handful of C-level passes into one string of tokens,
+exact search is `str.find` plus `bisect`, and rapidfuzz only scores quotations that failed exact
+search, within windows found by exact word-pair anchors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+import re
+import unicodedata
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, repeat
+
+from rapidfuzz import fuzz
+
+from essay_assets.writing.links import (
+    QUOTE_LINK_RE,
+    clean_links,
+    quote_link,
+    quote_url,
+    urls_in_text,
+)
+
+__all__ = [
+    "LINK_TOLERANCE_S", "MAX_ELLIPSIS_GAP_WORDS", "MIN_QUOTE_WORDS", "QuoteMatch", "QuoteOutcome", "Quotation",
+    "TranscriptIndex", "VerifiedBody", "clean_links", "find_quotations", "match_quote", "quote_link", "quote_url",
+    "strip_model_timestamps", "unquote", "verify_quotes",
+]
+
+MIN_QUOTE_WORDS = 2  # "x" with one word is a term in scare quotes, not a quotation
+LINK_TOLERANCE_S = 10.0  # used by the check: a link more than this far from the quote's start is wrong
+# An ellipsis joins pieces of one passage, not sentences from opposite ends of the conversation:
+# each next piece must start within this many transcript words after the previous piece ends
+# (about two minutes of speech).
+MAX_ELLIPSIS_GAP_WORDS = 300
+# Below this similarity the closest passage is unrelated: the quotation is "not in the transcript".
+NOT_FOUND_SCORE = 60.0
+
+# ---- normalization ---------------------------------------------------------------------------
+# The transcript and the quotation go through the same `_normalize`, so they compare as equal
+# exactly when they differ only in what the issue allows.
+
+_FILLERS = frozenset({"um", "umm", "uh", "uhh", "uhm", "erm", "er", "hmm", "mm", "mhm"})
+# "[Music]", "[Applause]", "[inaudible]": the captioner's notes, not anyone's words.
+_TAG_RE = re.compile(r"\[[^\]\n]*\]")
+_DIGIT_GROUP_RE = re.compile(r",(?=\d{3}(?!\d))")  # 1,000 == 1000 (when a digit precedes the comma)
+# Small numbers only: "3" == "three". Each word maps to exactly one number, so a changed number
+# still differs ("three" vs "4").
+_NUMBER_WORDS = dict(zip(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split(), map(str, range(21))))
+_WORD_REPLACEMENTS = tuple((filler, " ") for filler in sorted(_FILLERS)) + tuple(
+    (word, f" {number} ") for word, number in _NUMBER_WORDS.items())
+_ELLIPSIS_RE = re.compile(r"\s*(?:\[\s*(?:…|\.\s?\.\s?\.)\s*\]|…|\.\s?\.\s?\.)\s*")
+_ASTRAL_RE = re.compile(r"[^\u0000-\uffff]+")
+
+
+def _punctuation_table() -> dict[int, str | None]:
+    """One `str.translate` table: apostrophes vanish (don't == dont == don’t), every other
+    punctuation mark, symbol or control character becomes a space, "\n" survives. A regex doing
+    the same visits every character in Python's regex engine and costs ~5 ms per 20,000 words."""
+    table: dict[int, str | None] = {}
+    for code in range(0x10000):
+        category = unicodedata.category(chr(code))
+        if category[0] in "PSC" and chr(code) != "\n":
+            table[code] = " "
+    table[ord("_")] = " "
+    for apostrophe in "'’‘ʼ`´":
+        table[ord(apostrophe)] = None
+    return table
+
+
+_PUNCTUATION_TABLE = _punctuation_table()
+
+
+def _normalize(text: str) -> str:
+    """Lower-case words separated by whitespace; "\n" survives (it separates caption snippets).
+    Numbers and fillers are handled by `_words`."""
+    text = text.casefold()
+    if "[" in text:
+        text = _TAG_RE.sub(" ", text)
+    if "," in text:
+        text = _DIGIT_GROUP_RE.sub(lambda m: "" if text[m.start() - 1:m.start()].isdigit() else ",", text)
+    if "%" in text:
+        text = text.replace("%", " percent ")
+    text = text.translate(_PUNCTUATION_TABLE)
+    if not text.isascii() and max(text) > "\uffff":
+        text = _ASTRAL_RE.sub(" ", text)  # emoji and other symbols outside the table
+    return text
+
+
+def _words(normalized: str) -> str:
+    """`normalized` with filler words dropped and small number words as digits; every word is
+    then surrounded by spaces. Whole-string `str.replace` instead of a per-word loop: a Python
+    loop over 20,000 words costs more than the rest of the index build."""
+    text = " " + normalized.replace("\n", " \n ") + " "
+    present = set(text.split())  # one C-level pass instead of one search per filler/number word
+    for word, replacement in _WORD_REPLACEMENTS:
+        if word not in present:
+            continue
+        needle = f" {word} "
+        # Adjacent repeats ("um um") overlap at their shared space: replace until none is left.
+        while needle in text:
+            text = text.replace(needle, replacement)
+    return text
+
+
+def _tokens(text: str) -> list[str]:
+    return _words(_normalize(text.replace("\n", " "))).split()
+
+
+# ---- the index -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptIndex:
+    """A transcript prepared for quotation search; built once per transcript."""
+
+    snippet_texts: tuple[str, ...]
+    snippet_starts: tuple[float, ...]
+    snippet_first_token: tuple[int, ...]  # index of each snippet's first token (equal for empty snippets)
+    tokens: tuple[str, ...]
+    joined: str  # " tok tok tok ": tokens joined by single spaces, with a space at each end
+    token_offsets: tuple[int, ...]  # where each token starts in `joined`
+    has_times: bool  # False when every start is 0 (a user's .txt transcript): quotes verified but not linked
+    urls: frozenset[str]  # URLs that appear in the transcript text (they may be linked from the essay)
+    vocabulary: frozenset[str] = frozenset()  # every token: a quotation with a word outside it fails at once
+
+    @classmethod
+    def from_snippets(cls, snippets: Sequence[Mapping]) -> TranscriptIndex:
+        texts = tuple(str(snippet.get("text") or "").replace("\r", " ").replace("\n", " ") for snippet in snippets)
+        starts = tuple(float(snippet.get("start") or 0.0) for snippet in snippets)
+        # One normalization pass over the whole transcript; "\n" keeps the snippets apart.
+        lines = _words(_normalize("\n".join(texts))).split("\n") if texts else []
+        tokens: list[str] = []
+        first_token: list[int] = []
+        for line in lines:
+            first_token.append(len(tokens))
+            tokens.extend(line.split())
+        offsets = tuple(accumulate(map(operator.add, map(len, tokens), repeat(1)), initial=1))[:-1]
+        return cls(snippet_texts=texts, snippet_starts=starts, snippet_first_token=tuple(first_token),
+                   tokens=tuple(tokens), joined=" " + " ".join(tokens) + " ", token_offsets=offsets,
+                   has_times=any(start != 0 for start in starts), urls=urls_in_text("\n".join(texts)),
+                   vocabulary=frozenset(tokens))
+
+    def token_at(self, char_pos: int) -> int:
+        """The token whose text starts at or contains `joined[char_pos]`."""
+        return max(0, bisect_right(self.token_offsets, char_pos) - 1)
+
+    def snippet_of(self, token: int) -> int:
+        return max(0, bisect_right(self.snippet_first_token, token) - 1)
+
+    def occurrences(self, words: Sequence[str], first_token: int = 0, last_token: int | None = None,
+                    limit: int = 1000):
+        """Token indices where `words` occur in order, from `first_token` on (start <= `last_token`)."""
+        count = len(self.tokens)
+        if first_token >= count or not self.vocabulary.issuperset(words):
+            return  # a word the speakers never said: no need to read the transcript
+        needle = " " + " ".join(words) + " "
+        pos = self.token_offsets[first_token] - 1
+        # Bound the scan itself, not just the result: a failed search must not read to the end.
+        stop = (len(self.joined) if last_token is None or last_token + 1 >= count
+                else self.token_offsets[last_token + 1] - 2 + len(needle))
+        for _ in range(limit):
+            pos = self.joined.find(needle, pos, stop)
+            if pos < 0:
+                return
+            yield self.token_at(pos + 1)
+            pos += 1
+
+    def original_words(self, first: int, end: int) -> str:
+        """The captions' own words for tokens [first, end): original case and punctuation, without
+        fillers, captioner's tags or ">>" speaker marks."""
+        words: list[str] = []
+        for snippet in range(self.snippet_of(first), self.snippet_of(max(first, end - 1)) + 1):
+            token = self.snippet_first_token[snippet]
+            raw_words = _TAG_RE.sub(" ", self.snippet_texts[snippet]).split()
+            # One normalization per snippet, one line per raw word: the same tokens the index holds.
+            normalized = _words(_normalize("\n".join(raw_words))).split("\n")
+            for raw, norm in zip(raw_words, normalized):
+                count = len(norm.split())
+                if count and token < end and token + count > first:
+                    words.append(raw)
+                elif not count and first < token < end and raw.strip(">") and not any(map(str.isalnum, raw)):
+                    words.append(raw)  # a dash between words of the quotation (fillers and ">>" go)
+                token += count
+        return " ".join(words)
+
+
+# ---- matching --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuoteMatch:
+    verified: bool
+    transcript_text: str | None  # the transcript's words for the quoted span; None if unverified
+    start_s: float | None  # start of the caption snippet where the quote begins; None if unverified or no times
+    score: float  # 0..100: rapidfuzz similarity to the closest transcript passage (100 = exact)
+    reason: str  # "" when verified, else why
+
+
+def match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
+    pieces = [tokens for tokens in (_tokens(piece) for piece in _ELLIPSIS_RE.split(quoted)) if tokens]
+    if not pieces:
+        return QuoteMatch(False, None, None, 0.0, "no words in the quotation")
+    found = _find_in_order(index, pieces)
+    if found is not None:
+        texts = [index.original_words(start, start + len(piece)) for start, piece in zip(found, pieces)]
+        start_s = index.snippet_starts[index.snippet_of(found[0])] if index.has_times else None
+        return QuoteMatch(True, " … ".join(texts), start_s, 100.0, "")
+    return _explain_failure(index, pieces)
+
+
+def _find_in_order(index: TranscriptIndex, pieces: list[list[str]]) -> list[int] | None:
+    """The earliest placement of every piece, in order, each within MAX_ELLIPSIS_GAP_WORDS of the
+    previous one; None when there is none. Tries later placements of a piece when the earliest
+    leaves the next piece out of reach."""
+
+    def place(k: int, after: int) -> list[int] | None:
+        if k == len(pieces):
+            return []
+        bound = None if k == 0 else after + MAX_ELLIPSIS_GAP_WORDS
+        for start in index.occurrences(pieces[k], after, bound, limit=50 if k else 1000):
+            rest = place(k + 1, start + len(pieces[k]))
+            if rest is not None:
+                return [start, *rest]
+        return None
+
+    return place(0, 0)
+
+
+def _explain_failure(index: TranscriptIndex, pieces: list[list[str]]) -> QuoteMatch:
+    if len(pieces) > 1 and all(next(index.occurrences(piece), None) is not None for piece in pieces):
+        return QuoteMatch(False, None, None, _score(index, [w for piece in pieces for w in piece])[0],
+                          f"the pieces around the ellipsis are not in the transcript in this order "
+                          f"(within {MAX_ELLIPSIS_GAP_WORDS} words of each other)")
+    scores = []
+    for piece in pieces:
+        if len(pieces) > 1 and next(index.occurrences(piece), None) is not None:
+            continue
+        score, window = _score(index, piece)
+        scores.append(score)
+        if window is None or score < NOT_FOUND_SCORE:
+            return QuoteMatch(False, None, None, score, "not in the transcript")
+        differences = _differences(piece, index.tokens[window[0]:window[1]])
+        if differences:
+            return QuoteMatch(False, None, None, score, "content words differ: " + "; ".join(differences[:3]))
+    return QuoteMatch(False, None, None, min(scores, default=0.0), "not in the transcript")
+
+
+def _score(index: TranscriptIndex, words: list[str]) -> tuple[float, tuple[int, int] | None]:
+    """Similarity of `words` to the closest transcript passage, and that passage's token range.
+
+    rapidfuzz over the whole transcript costs milliseconds per quotation, so it only scores
+    windows around candidate places: where pairs of the quotation's words occur (or, for
+    a quotation with no pair in the transcript, its rarest words), voted by where they put
+    the quotation's start.
+    """
+    votes: Counter[int] = Counter()
+    # Each anchor search reads the transcript (~15 µs per 20,000 words), so a few selective
+    # anchors: word triples spread over the quotation, then pairs, then its longest words.
+    for size in (3, 2):
+        offsets = range(len(words) - size + 1)
+        for offset in sorted({offsets[round(i * (len(offsets) - 1) / 4)] for i in range(5)} if offsets else ()):
+            for token in index.occurrences(words[offset:offset + size], limit=8):
+                votes[token - offset] += 1
+        if votes:
+            break
+    if not votes:
+        for offset, word in sorted(enumerate(words), key=lambda item: -len(item[1]))[:3]:
+            for token in index.occurrences([word], limit=8):
+                votes[token - offset] += 1
+    if not votes:
+        return 0.0, None
+    needle = " ".join(words)
+    best: tuple[float, tuple[int, int] | None] = (0.0, None)
+    for start, _ in votes.most_common(5):
+        first = max(0, start - 5)
+        end = min(len(index.tokens), start + len(words) + 5)
+        alignment = fuzz.partial_ratio_alignment(needle, " ".join(index.tokens[first:end]))
+        if alignment is not None and alignment.score > best[0]:
+            window_text = " ".join(index.tokens[first:end])
+            first_in = first + window_text.count(" ", 0, alignment.dest_start)
+            end_in = first + window_text.count(" ", 0, alignment.dest_end) + 1
+            best = (alignment.score, (first_in, end_in))
+    return best
+
+
+def _differences(quoted: Sequence[str], passage: Sequence[str]) -> list[str]:
+    """Word-level differences between a quotation and the passage it came from, e.g. "'not' missing"."""
+    opcodes = difflib.SequenceMatcher(None, list(quoted), list(passage), autojunk=False).get_opcodes()
+    # Transcript words before the quotation's first word or after its last are not differences.
+    while opcodes and opcodes[0][0] == "insert":
+        opcodes.pop(0)
+    while opcodes and opcodes[-1][0] == "insert":
+        opcodes.pop()
+    differences = []
+    for tag, i1, i2, j1, j2 in opcodes:
+        said, written = " ".join(passage[j1:j2]), " ".join(quoted[i1:i2])
+        if tag == "replace":
+            differences.append(f"'{written}' instead of '{said}'")
+        elif tag == "delete":
+            differences.append(f"'{written}' added")
+        elif tag == "insert":
+            differences.append(f"'{said}' missing")
+    return differences
+
+
+# ---- quotations in a body --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quotation:
+    start: int  # character span in the body, including the quotation marks
+    end: int
+    text: str  # the words between the marks
+    link_s: float | None  # seconds of our own "&t=<N>s" video link directly after it, else None
+
+
+_FENCE_RE = re.compile(r"^[ ]{0,3}(```|~~~).*?(?:^[ ]{0,3}\1[^\n]*$|\Z)", re.M | re.S)
+_HEADING_RE = re.compile(r"^[ ]{0,3}#{1,6}(?:[ \t].*)?$", re.M)
+_CODE_SPAN_RE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
+_LINK_TARGET_RE = re.compile(r"\]\([^)\n]*\)")  # `(url "title")`: a title is not a quotation
+_HIDDEN = "\x00"
+_NO_BLANK_LINE = r"(?:[^{marks}\x00\n]|\n(?![ \t]*\n))"
+_QUOTATION_RES = (
+    re.compile(r'(?<![\w"])"(?=\S)(' + _NO_BLANK_LINE.format(marks='"') + r'+?)(?<=\S)"(?![\w])'),
+    re.compile("“(" + _NO_BLANK_LINE.format(marks="“”") + "+?)”"),
+)
+# ‘…’ only when clearly a quotation: the opening mark starts a word, the closing mark ends one
+# (an ’ between letters is an apostrophe: don’t), and no blank line in between.
+_SINGLE_QUOTATION_RE = re.compile(r"(?<![\w‘’])‘(?=\w)((?:[^‘’\x00\n]|’(?=\w))+?)(?<=[\w.,!?])’(?!\w)")
+_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def find_quotations(body: str) -> list[Quotation]:
+    """Quotations in "…" and “…” (and ‘…’ when clearly one) of at least MIN_QUOTE_WORDS words,
+    outside headings, code blocks, code spans and link targets; in body order."""
+    masked = body
+    for pattern in (_FENCE_RE, _HEADING_RE, _CODE_SPAN_RE, _LINK_TARGET_RE):
+        masked = pattern.sub(lambda match: _HIDDEN * len(match.group(0)), masked)
+    spans = [match.span() for pattern in _QUOTATION_RES for match in pattern.finditer(masked)]
+    inside_double = list(spans)  # ‘…’ nested in a double-quoted quotation is part of it
+    for match in _SINGLE_QUOTATION_RE.finditer(masked):
+        if not any(start < match.start() < end for start, end in inside_double):
+            spans.append(match.span())
+    quotations = []
+    for start, end in sorted(spans):
+        text = body[start + 1:end - 1]
+        if len(_WORD_RE.findall(text)) < MIN_QUOTE_WORDS:
+            continue
+        link = QUOTE_LINK_RE.match(body, end)
+        quotations.append(Quotation(start, end, text, float(link.group(1)) if link else None))
+    return quotations
+
+
+# The model's own timestamps ([12:30], [1:02:03], (12:30), [12:30-13:05]) are guesses; a link
+# label `[0:12](` is ours and stays.
+_TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
+_MODEL_TIMESTAMP_RE = re.compile(
+    rf"[ \t]*(?:\[(?:at )?{_TIME}(?:\s*[-–—]\s*{_TIME})?\](?!\()|\((?:at )?{_TIME}(?:\s*[-–—]\s*{_TIME})?\))",
+    re.I)
+
+
+def strip_model_timestamps(body: str) -> str:
+    """Remove the model's own [mm:ss] / [h:mm:ss] / (mm:ss) markers: never trust them."""
+    # A marker that opens a line takes its following space with it.
+    body = re.sub(rf"^(?:{_MODEL_TIMESTAMP_RE.pattern})[ \t]*", "", body, flags=re.M | re.I)
+    return _MODEL_TIMESTAMP_RE.sub("", body)
+
+
+# ---- rewriting a body ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuoteOutcome:
+    drafted: str  # the quotation as the model wrote it
+    published: str | None  # as published (None when it was not published as a quotation)
+    verdict: str  # "verified" | "unquoted" (marks removed, kept as paraphrase); the wiring adds "repaired"/"removed"
+    score: float
+    start_s: float | None
+    link: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifiedBody:
+    body: str  # verified quotes rewritten to the transcript's words + link; unverified ones untouched
+    outcomes: tuple[QuoteOutcome, ...]  # in body order, verified ones with verdict "verified"
+    unverified: tuple[Quotation, ...]  # spans (in the returned body) of quotations that did not verify
+    unverified_matches: tuple[QuoteMatch, ...] = ()  # why each of `unverified` failed (same order)
+
+
+_SENTENCE_END = ".!?"
+_TRAILING_PUNCTUATION = ".,;:!?"
+
+
+def verify_quotes(body: str, index: TranscriptIndex, video_id: str | None) -> VerifiedBody:
+    """Rewrite every verified quotation in the transcript's words, followed by a link to its moment
+    (only when the transcript has times and the video is known); leave the others untouched and
+    report them. Idempotent on its own output."""
+    body = strip_model_timestamps(body)
+    pieces: list[str] = []
+    outcomes: list[QuoteOutcome] = []
+    unverified: list[Quotation] = []
+    unverified_matches: list[QuoteMatch] = []
+    cursor = 0
+    for quotation in find_quotations(body):
+        pieces.append(body[cursor:quotation.start])
+        new_start = sum(map(len, pieces))
+        drafted = body[quotation.start:quotation.end]
+        match = match_quote(index, quotation.text)
+        old_link = QUOTE_LINK_RE.match(body, quotation.end)
+        if not match.verified:
+            unverified.append(Quotation(new_start, new_start + len(drafted), quotation.text, quotation.link_s))
+            unverified_matches.append(match)
+            pieces.append(drafted)
+            cursor = quotation.end
+            continue
+        published = drafted[0] + _published_words(match.transcript_text or "", quotation.text) + drafted[-1]
+        linked = index.has_times and video_id and match.start_s is not None
+        link = quote_url(video_id, match.start_s) if linked else None
+        pieces.append(published + (quote_link(video_id, match.start_s) if linked else ""))
+        cursor = old_link.end() if old_link else quotation.end
+        outcomes.append(QuoteOutcome(drafted=drafted, published=published, verdict="verified", score=match.score,
+                                     start_s=match.start_s, link=link, reason=""))
+    pieces.append(body[cursor:])
+    return VerifiedBody("".join(pieces), tuple(outcomes), tuple(unverified), tuple(unverified_matches))
+
+
+def _published_words(transcript_text: str, drafted_text: str) -> str:
+    """The transcript's words, ending the way the essay's sentence needs: captions often end a
+    quoted span mid-sentence ("trees,") or without punctuation at all, and the essay's own
+    closing punctuation inside the marks is kept."""
+    words = transcript_text.rstrip(",;:—–- ")
+    drafted_end = drafted_text.rstrip()[-1:]
+    if drafted_end and drafted_end in _TRAILING_PUNCTUATION and words[-1:] not in tuple(_SENTENCE_END):
+        words += drafted_end
+    return words
+
+
+def unquote(body: str, quotations: Sequence[Quotation],
+            matches: Sequence[QuoteMatch] | None = None) -> tuple[str, tuple[QuoteOutcome, ...]]:
+    """Remove the quotation marks (and any quote link after them), keeping the words as paraphrase.
+
+    `matches` (as in `VerifiedBody.unverified_matches`) carries each quotation's score and reason
+    into its outcome."""
+    outcomes = []
+    for position, quotation in sorted(enumerate(quotations), key=lambda item: item[1].start, reverse=True):
+        drafted = body[quotation.start:quotation.end]
+        if len(drafted) < 2 or drafted[1:-1] != quotation.text:
+            raise ValueError(f"quotation {quotation!r} does not match the body at {quotation.start}")
+        link = QUOTE_LINK_RE.match(body, quotation.end)
+        body = body[:quotation.start] + quotation.text + body[link.end() if link else quotation.end:]
+        match = matches[position] if matches is not None else None
+        outcomes.append(QuoteOutcome(drafted=drafted, published=None, verdict="unquoted",
+                                     score=match.score if match else 0.0, start_s=None, link=None,
+                                     reason=match.reason if match else "not verified against the transcript"))
+    return body, tuple(reversed(outcomes))

@@ -1,0 +1,385 @@
+"""The quote verifier: every quotation must be the speakers' own words, linked to its moment.
+
+The labelled set (LABELLED) is data: genuine quotations a careful writer could publish, and
+altered or invented ones a model produces. One test prints the figures the issue asks for.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from essay_assets.writing.quotes import (
+    MIN_QUOTE_WORDS,
+    Quotation,
+    QuoteMatch,
+    TranscriptIndex,
+    clean_links,
+    find_quotations,
+    match_quote,
+    quote_link,
+    strip_model_timestamps,
+    unquote,
+    verify_quotes,
+)
+
+VIDEO_ID = "dQw4w9WgXcQ"
+OTHER_ID = "aaaaaaaaaaa"
+
+# A conversation about urban heat: a punctuated (human) first half, an auto-caption second half
+# (lower case, no punctuation, ">>" speaker changes), filler words and captioner's tags.
+SNIPPETS = [
+    {"text": "[Music]", "start": 0.0, "duration": 4.0},
+    {"text": "Welcome back. Today I'm talking with Dr. Amara Osei,", "start": 4.2, "duration": 3.1},
+    {"text": "who has spent twelve years measuring heat in Accra and Lagos.", "start": 7.3, "duration": 3.9},
+    {"text": "Um, thank you for having me. It's, uh, a real pleasure.", "start": 11.2, "duration": 3.5},
+    {"text": "So the first thing I want to say is that shade is not a luxury.", "start": 14.7, "duration": 3.8},
+    {"text": "Shade is infrastructure, just like water pipes", "start": 18.5, "duration": 2.9},
+    {"text": "or electricity.", "start": 21.4, "duration": 1.6},
+    {"text": "When we planted 3,000 trees in one neighbourhood,", "start": 23.0, "duration": 3.2},
+    {"text": "night-time temperatures dropped by two degrees.", "start": 26.2, "duration": 2.8},
+    {"text": "That's a 40% cut in heat-related hospital visits.", "start": 29.0, "duration": 3.4},
+    {"text": "You can see all of our data at heatwatch.org/accra.", "start": 32.4, "duration": 3.0},
+    {"text": "[Applause]", "start": 35.4, "duration": 1.5},
+    {"text": "And I don't think cities need more air conditioning;", "start": 36.9, "duration": 3.3},
+    {"text": "they need more trees.", "start": 40.2, "duration": 1.9},
+    {"text": ">> what surprised you most about the", "start": 42.1, "duration": 2.4},
+    {"text": "results in lagos", "start": 44.5, "duration": 1.8},
+    {"text": ">> honestly it was how fast people", "start": 46.3, "duration": 2.5},
+    {"text": "noticed the difference um within weeks", "start": 48.8, "duration": 2.6},
+    {"text": "residents were sleeping outside again", "start": 51.4, "duration": 2.4},
+    {"text": "and Kwame Mensah the mayor called it", "start": 53.8, "duration": 2.5},
+    {"text": "the cheapest health policy we ever had", "start": 56.3, "duration": 2.7},
+    {"text": "but we have to be careful uh the trees", "start": 59.0, "duration": 2.6},
+    {"text": "need water for the first three years", "start": 61.6, "duration": 2.5},
+    {"text": "and without that most of them die", "start": 64.1, "duration": 2.4},
+    {"text": "so shade is infrastructure you have to", "start": 66.5, "duration": 2.4},
+    {"text": "maintain it like any other", "start": 68.9, "duration": 2.0},
+    {"text": "[Music]", "start": 70.9, "duration": 3.0},
+]
+
+# (quotation as the essay drafted it, expected: None = must be rejected, else (start_s, published words)).
+GENUINE, ALTERED = "genuine", "altered"
+LABELLED: list[tuple[str, str, tuple[float, str] | None]] = [
+    # -- genuine: exact
+    (GENUINE, "shade is not a luxury", (14.7, "shade is not a luxury.")),
+    (GENUINE, "Shade is infrastructure, just like water pipes", (18.5, "Shade is infrastructure, just like water pipes")),
+    (GENUINE, "they need more trees", (40.2, "they need more trees.")),
+    (GENUINE, "the cheapest health policy we ever had", (56.3, "the cheapest health policy we ever had")),
+    # -- genuine: case and punctuation
+    (GENUINE, "SHADE IS NOT A LUXURY!", (14.7, "shade is not a luxury.")),
+    (GENUINE, "Shade is infrastructure — just like water pipes", (18.5, None)),
+    (GENUINE, "welcome back today I'm talking with Dr Amara Osei", (4.2, None)),
+    (GENUINE, "That's a 40 % cut in heat related hospital visits", (29.0, None)),
+    # -- genuine: apostrophes and curly quotes
+    (GENUINE, "And I dont think cities need more air conditioning", (36.9, None)),
+    (GENUINE, "And I don’t think cities need more air conditioning", (36.9, None)),
+    (GENUINE, "That’s a 40% cut", (29.0, "That's a 40% cut")),
+    # -- genuine: spanning caption snippets
+    (GENUINE, "just like water pipes or electricity", (18.5, "just like water pipes or electricity.")),
+    (GENUINE, "When we planted 3,000 trees in one neighbourhood, night-time temperatures dropped by two degrees.",
+     (23.0, None)),
+    (GENUINE, "I don't think cities need more air conditioning; they need more trees.", (36.9, None)),
+    (GENUINE, "the trees need water for the first three years and without that most of them die", (59.0, None)),
+    # -- genuine: numbers in digits or words
+    (GENUINE, "night-time temperatures dropped by 2 degrees", (26.2, None)),
+    (GENUINE, "we planted 3000 trees", (23.0, None)),
+    (GENUINE, "who has spent 12 years measuring heat in Accra and Lagos", (7.3, None)),
+    (GENUINE, "need water for the first 3 years", (61.6, None)),
+    # -- genuine: ellipsis
+    (GENUINE, "Shade is infrastructure … they need more trees", (18.5, "Shade is infrastructure, … they need more trees.")),
+    (GENUINE, "honestly it was how fast people noticed the difference... residents were sleeping outside again",
+     (46.3, None)),
+    (GENUINE, "the trees need water ... and without that most of them die", (59.0, None)),
+    (GENUINE, "… the cheapest health policy we ever had …", (56.3, None)),
+    # -- genuine: auto-captions, quoted with proper punctuation
+    (GENUINE, "Honestly, it was how fast people noticed the difference.", (46.3, None)),
+    (GENUINE, "Within weeks, residents were sleeping outside again.", (48.8, "within weeks residents were sleeping outside again")),
+    (GENUINE, "Kwame Mensah, the mayor, called it the cheapest health policy we ever had.", (53.8, None)),
+    (GENUINE, "What surprised you most about the results in Lagos?", (42.1, "what surprised you most about the results in lagos")),
+    # -- genuine: a phrase said twice (the first occurrence is linked)
+    (GENUINE, "shade is infrastructure", (18.5, "Shade is infrastructure,")),
+    (GENUINE, "Shade is infrastructure. You have to maintain it like any other.", (66.5, None)),
+    # -- genuine: filler words dropped
+    (GENUINE, "Thank you for having me. It's a real pleasure.", (11.2, "thank you for having me. It's, a real pleasure.")),
+    (GENUINE, "we have to be careful: the trees need water", (59.0, "we have to be careful the trees need water")),
+    (GENUINE, "noticed the difference within weeks", (48.8, "noticed the difference within weeks")),
+    # -- altered: a flipped negation
+    (ALTERED, "shade is a luxury", None),
+    (ALTERED, "I think cities need more air conditioning", None),
+    (ALTERED, "shade is not infrastructure", None),
+    # -- altered: "more" -> "fewer" and other changed words
+    (ALTERED, "they need fewer trees", None),
+    (ALTERED, "I don't think cities need less air conditioning", None),
+    (ALTERED, "the most expensive health policy we ever had", None),
+    (ALTERED, "within days residents were sleeping outside again", None),
+    # -- altered: changed numbers
+    (ALTERED, "When we planted 30,000 trees in one neighbourhood", None),
+    (ALTERED, "night-time temperatures dropped by four degrees", None),
+    (ALTERED, "That's a 14% cut in heat-related hospital visits", None),
+    (ALTERED, "who has spent twenty years measuring heat in Accra and Lagos", None),
+    (ALTERED, "need water for the first 2 years", None),
+    # -- altered: swapped names
+    (ALTERED, "who has spent twelve years measuring heat in Lagos and Accra", None),
+    (ALTERED, "Amara Osei, the mayor, called it the cheapest health policy we ever had", None),
+    (ALTERED, "what surprised you most about the results in Accra", None),
+    # -- altered: a real quote with an invented tail
+    (ALTERED, "shade is not a luxury, it is a human right", None),
+    (ALTERED, "they need more trees and better building codes", None),
+    (ALTERED, "the cheapest health policy we ever had, and the most popular", None),
+    # -- invented: famous sayings, never said here
+    (ALTERED, "The best time to plant a tree was twenty years ago", None),
+    (ALTERED, "Think globally, act locally", None),
+    (ALTERED, "In the long run we are all dead", None),
+    # -- altered: pieces out of order around an ellipsis, or a piece that was never said
+    (ALTERED, "they need more trees … shade is not a luxury", None),
+    (ALTERED, "most of them die … we planted 3,000 trees", None),
+    (ALTERED, "shade is not a luxury … it is a human right", None),
+    # -- altered: words dropped or inserted inside a real quote
+    (ALTERED, "the trees need water for the first years", None),
+    (ALTERED, "they really need more trees", None),
+]
+
+
+@pytest.fixture(scope="module")
+def index() -> TranscriptIndex:
+    return TranscriptIndex.from_snippets(SNIPPETS)
+
+
+def classify(index: TranscriptIndex) -> dict[str, list[tuple[str, QuoteMatch]]]:
+    results: dict[str, list[tuple[str, QuoteMatch]]] = {GENUINE: [], ALTERED: []}
+    for label, quoted, _ in LABELLED:
+        results[label].append((quoted, match_quote(index, quoted)))
+    return results
+
+
+def test_the_labelled_set_is_large_and_balanced():
+    labels = [label for label, _, _ in LABELLED]
+    assert len(LABELLED) >= 40
+    assert labels.count(GENUINE) >= 20 and labels.count(ALTERED) >= 20
+
+
+def test_labelled_set_figures(index, capsys):
+    results = classify(index)
+    kept = sum(match.verified for _, match in results[GENUINE])
+    rejected = sum(not match.verified for _, match in results[ALTERED])
+    with capsys.disabled():
+        print(f"\nquote verifier: genuine kept {kept}/{len(results[GENUINE])} "
+              f"({100 * kept / len(results[GENUINE]):.0f} % recall); altered or invented rejected "
+              f"{rejected}/{len(results[ALTERED])} ({100 * rejected / len(results[ALTERED]):.0f} %)")
+    assert rejected == len(results[ALTERED]), [q for q, m in results[ALTERED] if m.verified]
+    assert kept >= 0.95 * len(results[GENUINE]), [(q, m.reason) for q, m in results[GENUINE] if not m.verified]
+
+
+@pytest.mark.parametrize("quoted, expected", [(q, e) for label, q, e in LABELLED if label == GENUINE])
+def test_a_genuine_quotation_is_verified_at_its_snippet_in_the_transcripts_words(index, quoted, expected):
+    match = match_quote(index, quoted)
+    assert match.verified, match.reason
+    start_s, published = expected
+    assert match.start_s == start_s
+    assert match.score == 100.0 and match.reason == ""
+    if published is not None:
+        assert match.transcript_text == published
+
+
+@pytest.mark.parametrize("quoted", [q for label, q, _ in LABELLED if label == ALTERED])
+def test_an_altered_or_invented_quotation_is_rejected_with_a_reason(index, quoted):
+    match = match_quote(index, quoted)
+    assert not match.verified
+    assert match.transcript_text is None and match.start_s is None
+    assert match.reason and 0.0 <= match.score < 100.0
+
+
+def test_the_reason_names_the_changed_word(index):
+    assert match_quote(index, "they need fewer trees").reason == "content words differ: 'fewer' instead of 'more'"
+    assert "'not' missing" in match_quote(index, "shade is a luxury").reason
+    assert "human right" in match_quote(index, "shade is not a luxury, it is a human right").reason
+    assert match_quote(index, "Think globally, act locally").reason == "not in the transcript"
+    assert "order" in match_quote(index, "they need more trees … shade is not a luxury").reason
+
+
+def test_filler_words_and_captioners_tags_are_not_published(index):
+    match = match_quote(index, "how fast people noticed the difference within weeks residents")
+    assert match.verified and "um" not in match.transcript_text.split()
+    assert match.transcript_text == "how fast people noticed the difference within weeks residents"
+    assert match_quote(index, "Music welcome back").verified is False  # "[Music]" is nobody's words
+
+
+def test_an_ellipsis_piece_must_follow_within_the_gap_bound():
+    words = [{"text": "alpha beta gamma", "start": 1.0, "duration": 1.0}]
+    words += [{"text": "filler words here", "start": 2.0 + i, "duration": 1.0} for i in range(150)]
+    words += [{"text": "delta epsilon zeta", "start": 200.0, "duration": 1.0}]
+    index = TranscriptIndex.from_snippets(words)
+    assert not match_quote(index, "alpha beta … delta epsilon").verified  # 450 words apart
+    # The first "filler words" that brings "delta epsilon" within reach, not the very first one.
+    assert match_quote(index, "filler words … delta epsilon").start_s == 52.0
+
+
+def test_an_ellipsis_links_the_first_occurrence_that_lets_later_pieces_follow():
+    snippets = [{"text": "we tried it", "start": 1.0, "duration": 1.0}]
+    snippets += [{"text": "nothing to see", "start": 2.0 + i, "duration": 1.0} for i in range(120)]
+    snippets += [{"text": "we tried it again and it worked", "start": 500.0, "duration": 1.0}]
+    match = match_quote(TranscriptIndex.from_snippets(snippets), "we tried it … it worked")
+    assert match.verified and match.start_s == 500.0
+
+
+def test_a_plain_text_transcript_verifies_without_times():
+    index = TranscriptIndex.from_snippets([{"text": "We need more trees.", "start": 0, "duration": 0},
+                                           {"text": "Shade is infrastructure.", "start": 0, "duration": 0}])
+    assert not index.has_times
+    match = match_quote(index, "we need more trees")
+    assert match.verified and match.start_s is None
+
+
+def test_the_index_collects_the_transcripts_urls(index):
+    assert "heatwatch.org/accra" in index.urls
+    assert TranscriptIndex.from_snippets([]).urls == frozenset()
+    assert not match_quote(TranscriptIndex.from_snippets([]), "anything at all").verified
+
+
+# ---- find_quotations -------------------------------------------------------------------------
+
+
+def test_find_quotations_curly_and_straight_with_spans():
+    body = 'She said "shade is not a luxury" and then “they need more trees”.'
+    found = find_quotations(body)
+    assert [q.text for q in found] == ["shade is not a luxury", "they need more trees"]
+    assert [body[q.start:q.end] for q in found] == ['"shade is not a luxury"', "“they need more trees”"]
+    assert all(q.link_s is None for q in found)
+
+
+def test_find_quotations_skips_scare_quotes_headings_and_code():
+    body = ('# The "shade is infrastructure" idea\n\n'
+            'A "luxury" it is not, said “experts”.\n\n'
+            '```\nprint("not a quotation here")\n```\n\n'
+            'Run `essays "two words"` then.\n\n'
+            'See [the data](https://heatwatch.org "our two words") but "shade is not a luxury".\n')
+    assert [q.text for q in find_quotations(body)] == ["shade is not a luxury"]
+    assert MIN_QUOTE_WORDS == 2
+
+
+def test_find_quotations_single_curly_only_when_clearly_a_quotation():
+    body = "The mayor’s words were ‘the cheapest health policy’ and the residents’ view was ‘we don’t care’."
+    assert [q.text for q in find_quotations(body)] == ["the cheapest health policy", "we don’t care"]
+    assert find_quotations("It’s the speakers’ view and the city’s plan.") == []
+    nested = "“She called it ‘the cheapest policy’ at the time”"
+    assert [q.text for q in find_quotations(nested)] == ["She called it ‘the cheapest policy’ at the time"]
+
+
+def test_find_quotations_reads_our_own_link_and_does_not_cross_paragraphs():
+    link = quote_link(VIDEO_ID, 56.3)
+    body = f'He said "the cheapest health policy"{link}.\n\nAn odd " mark.\n\nAnd "two words" here.'
+    found = find_quotations(body)
+    assert found[0].link_s == 56.0
+    assert [q.text for q in found] == ["the cheapest health policy", "two words"]
+
+
+# ---- timestamps and links ------------------------------------------------------------------------
+
+
+def test_strip_model_timestamps():
+    body = "[12:30] Osei says shade matters [1:02:03]. Trees cool (05:10) streets [12:30-13:05]."
+    assert strip_model_timestamps(body) == "Osei says shade matters. Trees cool streets."
+    ours = f'"two words"{quote_link(VIDEO_ID, 5)}'
+    assert strip_model_timestamps(ours) == ours
+    assert strip_model_timestamps("at 12:30 in the talk") == "at 12:30 in the talk"
+
+
+def test_quote_link():
+    assert quote_link(VIDEO_ID, 56.9) == f" ([0:56](https://www.youtube.com/watch?v={VIDEO_ID}&t=56s))"
+    assert quote_link(VIDEO_ID, 3725.0) == f" ([1:02:05](https://www.youtube.com/watch?v={VIDEO_ID}&t=3725s))"
+
+
+# ---- verify_quotes and unquote -------------------------------------------------------------------
+
+
+DRAFT = ('Osei is blunt: “Shade is not a luxury.” [00:15] She adds that "they need fewer trees", and that '
+         '"when we planted 3000 trees in one neighbourhood, night-time temperatures dropped by two degrees." '
+         'The mayor called it "the cheapest health policy we ever had" (00:55).')
+
+
+def test_verify_quotes_rewrites_links_and_reports(index):
+    result = verify_quotes(DRAFT, index, VIDEO_ID)
+    assert "[00:15]" not in result.body and "(00:55)" not in result.body
+    assert f"“shade is not a luxury.”{quote_link(VIDEO_ID, 14.7)}" in result.body
+    assert ('"When we planted 3,000 trees in one neighbourhood, night-time temperatures dropped by two degrees."'
+            f"{quote_link(VIDEO_ID, 23.0)}") in result.body
+    assert f'"the cheapest health policy we ever had"{quote_link(VIDEO_ID, 56.3)}.' in result.body
+    assert [o.verdict for o in result.outcomes] == ["verified"] * 3
+    assert [o.start_s for o in result.outcomes] == [14.7, 23.0, 56.3]
+    assert result.outcomes[0].drafted == "“Shade is not a luxury.”"
+    assert result.outcomes[0].link == f"https://www.youtube.com/watch?v={VIDEO_ID}&t=14s"
+    [bad] = result.unverified
+    assert result.body[bad.start:bad.end] == '"they need fewer trees"' and bad.text == "they need fewer trees"
+    assert "fewer" in result.unverified_matches[0].reason
+
+
+def test_verify_quotes_is_idempotent(index):
+    once = verify_quotes(DRAFT, index, VIDEO_ID)
+    twice = verify_quotes(once.body, index, VIDEO_ID)
+    assert twice.body == once.body
+    assert [o.published for o in twice.outcomes] == [o.published for o in once.outcomes]
+
+
+def test_verify_quotes_without_times_or_video_adds_no_links(index):
+    plain = TranscriptIndex.from_snippets([{**s, "start": 0} for s in SNIPPETS])
+    for result in (verify_quotes(DRAFT, plain, VIDEO_ID), verify_quotes(DRAFT, index, None)):
+        assert "youtube.com" not in result.body
+        assert "“shade is not a luxury.”" in result.body and len(result.outcomes) == 3
+        assert all(o.link is None for o in result.outcomes)
+
+
+def test_verify_quotes_replaces_a_wrong_link_of_ours(index):
+    body = f'"they need more trees"{quote_link(VIDEO_ID, 3)} indeed.'
+    assert verify_quotes(body, index, VIDEO_ID).body == f'"they need more trees."{quote_link(VIDEO_ID, 40.2)} indeed.'
+
+
+def test_unquote_keeps_the_words(index):
+    result = verify_quotes(DRAFT, index, VIDEO_ID)
+    body, outcomes = unquote(result.body, result.unverified, result.unverified_matches)
+    assert "She adds that they need fewer trees, and that" in body
+    assert [(o.drafted, o.published, o.verdict) for o in outcomes] == [
+        ('"they need fewer trees"', None, "unquoted")]
+    assert "fewer" in outcomes[0].reason
+    assert find_quotations(body) and all(q.text != "they need fewer trees" for q in find_quotations(body))
+    with pytest.raises(ValueError):
+        unquote("no quotation here", [Quotation(0, 5, "abc", None)])
+
+
+# ---- clean_links ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    f"https://www.youtube.com/watch?v={VIDEO_ID}", f"https://youtu.be/{VIDEO_ID}?t=42",
+    f"https://www.youtube.com/watch?t=42&v={VIDEO_ID}", f"https://m.youtube.com/watch?v={VIDEO_ID}&t=42s",
+    f"https://www.youtube.com/embed/{VIDEO_ID}", f"https://www.youtube.com/shorts/{VIDEO_ID}",
+])
+def test_clean_links_keeps_this_videos_links_in_every_form(url):
+    body = f"Watch [the talk]({url}) or {url} directly."
+    assert clean_links(body, video_id=VIDEO_ID, allowed_urls=frozenset()) == (body, 0)
+
+
+def test_clean_links_removes_foreign_links_keeping_their_text():
+    body = (f"See [the study](https://example.com/study) and [another talk](https://youtu.be/{OTHER_ID}), "
+            "or https://made-up.org/page. Also <https://invented.net/x> and ![a chart](https://img.example/c.png).\n"
+            "Read [the report][r] too.\n\n[r]: https://example.com/report\n")
+    cleaned, removed = clean_links(body, video_id=VIDEO_ID, allowed_urls=frozenset())
+    assert cleaned == ("See the study and another talk, or. Also and a chart.\n"
+                       "Read the report too.\n\n")
+    assert removed == 6
+
+
+def test_clean_links_keeps_urls_from_the_transcript(index):
+    body = ("Her data is at [heatwatch](https://www.heatwatch.org/accra/) and heatwatch.org/accra, "
+            "but not at https://heatwatch.org/lagos.")
+    cleaned, removed = clean_links(body, video_id=VIDEO_ID, allowed_urls=index.urls)
+    assert cleaned == ("Her data is at [heatwatch](https://www.heatwatch.org/accra/) and heatwatch.org/accra, "
+                       "but not at.")
+    assert removed == 1
+
+
+def test_clean_links_keeps_our_quote_links_and_counts_nothing_without_links(index):
+    body = verify_quotes(DRAFT, index, VIDEO_ID).body
+    assert clean_links(body, video_id=VIDEO_ID, allowed_urls=frozenset()) == (body, 0)
+    assert clean_links(body, video_id=None, allowed_urls=frozenset())[1] == 3
+    assert clean_links("No links (none at all).", video_id=None, allowed_urls=frozenset()) == (
+        "No links (none at all).", 0)
