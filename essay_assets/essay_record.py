@@ -1,11 +1,14 @@
 """The essay record: every field of an essay's front matter, defined once.
 
-Each field says its front matter name (camelCase, as readers of the essays know it), its
+Each field says its front matter name (camelCase, as readers of the essays know it; `title`
+and `date` as site generators read them), its
 warehouse column (snake_case), its kind (which fixes the Python types the checks accept,
 the JSON Schema type and the Arrow/DuckDB type), whether "unknown" (null) is a legal value,
 whether it is a reference field (the old system's contract: required, names and meanings
 never change) or one of ours (optional for readers), and what it means. The order of the
 fields is the front matter's order: the reference fields first, in the reference's order.
+A few fields only repeat another field's value under the name a site generator reads
+(`date` is `createdAt`): they have no warehouse column of their own (`copy_of`).
 
 The essay file, the `essays` table, the `essay_metadata` view, the front matter checks and
 docs/essay.schema.json are all derived from `FIELDS`, so they cannot drift apart.
@@ -21,7 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "0.1.0"  # 0.0.1 was the old system; 0.1.0 adds fields, renames none
+# 0.0.1 was the old system; 0.1.0 added fields, renamed none; 0.2.0 adds title and date for site generators.
+SCHEMA_VERSION = "0.2.0"
 SCHEMA_ID = "urn:essay-assets:essay-front-matter"  # a name, not a place: the file lives in docs/
 
 
@@ -49,11 +53,17 @@ VERSION = dataclasses.replace(TEXT, json_pattern=r"^\d+\.\d+\.\d+$")
 @dataclasses.dataclass(frozen=True)
 class EssayField:
     front_matter: str
-    column: str
+    column: str  # the warehouse column the value lives in (for a copy: the original's column)
     kind: Kind
     nullable: bool
     reference: bool
     doc: str
+    copy_of: str | None = None  # front matter name of the field this one repeats
+
+    @property
+    def stored(self) -> bool:
+        """Whether the field has a warehouse column of its own (a copy reads its original's)."""
+        return self.copy_of is None
 
     @property
     def accepted_types(self) -> tuple[type, ...]:
@@ -76,11 +86,19 @@ def _ours(front_matter: str, column: str, kind: Kind, doc: str, *, nullable: boo
     return EssayField(front_matter, column, kind, nullable, reference=False, doc=doc)
 
 
+def _copy(front_matter: str, original: EssayField, doc: str) -> EssayField:
+    """A field of ours that repeats `original`'s value under another name; not stored twice."""
+    return EssayField(front_matter, original.column, original.kind, original.nullable, reference=False, doc=doc,
+                      copy_of=original.front_matter)
+
+
+_CREATED_AT = _reference("createdAt", "created_at", TIMESTAMP, "When the essay was generated (UTC).")
+
 FIELDS: tuple[EssayField, ...] = (
     _reference("schemaVersion", "schema_version", VERSION, "Front matter schema version (0.0.1: the old system)."),
     _reference("youtubeVideoId", "video_id", TEXT, "YouTube video ID; the Dagster partition key."),
     _reference("llmModel", "llm_model", TEXT, "Model as requested."),
-    _reference("createdAt", "created_at", TIMESTAMP, "When the essay was generated (UTC)."),
+    _CREATED_AT,
     _reference("responseTimeMs", "response_time_ms", COUNT, "Sum of model call wall times in milliseconds."),
     _reference("inputTokens", "input_tokens", COUNT, "Prompt tokens, summed over calls; null if a call did not "
                "report them.", nullable=True),
@@ -108,9 +126,13 @@ FIELDS: tuple[EssayField, ...] = (
     _ours("publishedAt", "published_at", TEXT, "Video publication time, ISO 8601, as the source gave it.",
           nullable=True),
     _ours("videoUrl", "video_url", TEXT, "Watch URL.", nullable=True),
+    # Site generators (Hugo, Jekyll, MkDocs plugins) read a page's title and date only from these keys.
+    _ours("title", "essay_title", TEXT, "The essay's title: its `# ` heading."),
+    _copy("date", _CREATED_AT, "Same instant as createdAt, under the key site generators read as the page date."),
 )
 FIELDS_BY_NAME = {f.front_matter: f for f in FIELDS}
-FIELDS_BY_COLUMN = {f.column: f for f in FIELDS}
+STORED_FIELDS = tuple(f for f in FIELDS if f.stored)  # the `essays` table's front matter columns
+FIELDS_BY_COLUMN = {f.column: f for f in STORED_FIELDS}
 REFERENCE_FIELDS = tuple(f.front_matter for f in FIELDS if f.reference)
 ADDED_FIELDS = tuple(f.front_matter for f in FIELDS if not f.reference)
 FRONT_MATTER_FIELDS = REFERENCE_FIELDS + ADDED_FIELDS
@@ -129,22 +151,22 @@ class EssayRecord:
     values: Mapping[str, Any]
 
     def __post_init__(self) -> None:
-        missing = [f.column for f in FIELDS if f.column not in self.values]
+        missing = [f.column for f in STORED_FIELDS if f.column not in self.values]
         unknown = sorted(set(self.values) - set(FIELDS_BY_COLUMN))
         if missing or unknown:
             raise ValueError(f"essay record: missing {missing}, unknown {unknown}")
-        wrong = [f"{f.column} is {type(value).__name__}" for f in FIELDS
+        wrong = [f"{f.column} is {type(value).__name__}" for f in STORED_FIELDS
                  if not _fits(value := self.values[f.column], f.kind.record_types, f.nullable)]
         if wrong:
             raise TypeError(f"essay record: {', '.join(wrong)}")
 
     def front_matter(self) -> dict[str, Any]:
-        """camelCase names in the front matter's order, as the essay file shows them."""
+        """Front matter names in the front matter's order, as the essay file shows them."""
         return {f.front_matter: _front_matter_value(f, self.values[f.column]) for f in FIELDS}
 
     def warehouse_row(self) -> dict[str, Any]:
         """The `essays` row's front matter columns (the caller adds response_id, path, run_id)."""
-        return {f.column: self.values[f.column] for f in FIELDS}
+        return {f.column: self.values[f.column] for f in STORED_FIELDS}
 
 
 def _fits(value: Any, types: tuple[type, ...], nullable: bool) -> bool:
@@ -166,6 +188,13 @@ def front_matter_type_problems(fields: Mapping[str, Any]) -> list[str]:
             expected = "/".join(t.__name__ for t in field.accepted_types)
             problems.append(f"{field.front_matter} is {type(value).__name__}, expected {expected}")
     return problems
+
+
+def front_matter_copy_problems(fields: Mapping[str, Any]) -> list[str]:
+    """Copies (date) whose value differs from their original's (createdAt) in a parsed front matter."""
+    return [f"{f.front_matter} is {fields[f.front_matter]!r}, not {f.copy_of}'s {fields[f.copy_of]!r}"
+            for f in FIELDS if f.copy_of and f.front_matter in fields and f.copy_of in fields
+            and fields[f.front_matter] != fields[f.copy_of]]
 
 
 def json_schema() -> dict[str, Any]:

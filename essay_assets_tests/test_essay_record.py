@@ -12,6 +12,7 @@ from essay_assets.essay_record import (
     FIELDS,
     FRONT_MATTER_FIELDS,
     REFERENCE_FIELDS,
+    STORED_FIELDS,
     EssayRecord,
     json_schema,
 )
@@ -38,6 +39,7 @@ def a_record(**changes) -> EssayRecord:
         "cost_source": "litellm_price_table", "cached_input_tokens": None, "essay_word_count": 900,
         "call_count": 1, "chunk_count": 1, "transcript_source": "user_file", "transcript_language": None,
         "video_title": None, "channel_name": None, "published_at": None, "video_url": None,
+        "essay_title": "On scaling",
     }
     return EssayRecord({**values, **changes})
 
@@ -112,8 +114,8 @@ def test_a_record_refuses_missing_unknown_or_mistyped_values():
 
 def test_the_essays_table_and_the_metadata_view_come_from_the_record():
     by_name = {c.name: c for c in ESSAYS.columns}
-    assert set(by_name) == {f.column for f in FIELDS} | {"response_id", "path", "run_id"}
-    for field in FIELDS:
+    assert set(by_name) == {f.column for f in STORED_FIELDS} | {"response_id", "path", "run_id"}
+    for field in STORED_FIELDS:
         assert by_name[field.column].type == field.kind.arrow_type, field.column
         assert field.front_matter in by_name[field.column].doc
     assert FRONT_MATTER_COLUMNS == tuple((f.front_matter, f.column) for f in FIELDS)

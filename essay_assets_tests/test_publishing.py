@@ -1,4 +1,4 @@
-"""Where an essay's files live: one owner for the `<id>.md` / `<id>.r<N>.md` layout."""
+"""Where an essay's files live: one owner for the `<id>.md` / `revisions/<id>.r<N>.md` layout."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from essay_assets.writing.publishing import essay_files, essay_path
 def test_essay_path_names_the_current_essay_and_each_revision():
     essays = Path("data/essays")
     assert essay_path(essays, "abcdefghijk") == essays / "abcdefghijk.md"
-    assert essay_path(essays, "abcdefghijk", 3) == essays / "abcdefghijk.r3.md"
+    assert essay_path(essays, "abcdefghijk", 3) == essays / "revisions" / "abcdefghijk.r3.md"
 
 
 def test_essay_files_are_the_videos_own_and_no_other_videos(tmp_path):

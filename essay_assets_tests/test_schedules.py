@@ -90,7 +90,7 @@ def test_prompt_revision_bump_marks_stale_and_keeps_the_older_essay(llm_server, 
     assert run_chain(["revisedvid1"]).ok
     essays = data_dir / "essays"
     first = PROMPT_REVISION
-    assert parse_essay((essays / f"revisedvid1.r{first}.md").read_text())[0]["systemPromptRevision"] == first
+    assert parse_essay((essays / "revisions" / f"revisedvid1.r{first}.md").read_text())[0]["systemPromptRevision"] == first
 
     # A real next revision, served from ESSAYS_PROMPTS_DIR to fresh processes.
     prompts = tmp_path / "prompts"
@@ -108,15 +108,15 @@ def test_prompt_revision_bump_marks_stale_and_keeps_the_older_essay(llm_server, 
     _run_python(["-m", "essay_assets.cli", "run", "revisedvid1"], env)
     assert llm_server.call_count == 2  # a new prompt is a new request: answered, not reused
 
-    old_fields, old_body = parse_essay((essays / f"revisedvid1.r{first}.md").read_text())
-    new_fields, _ = parse_essay((essays / f"revisedvid1.r{second}.md").read_text())
+    old_fields, old_body = parse_essay((essays / "revisions" / f"revisedvid1.r{first}.md").read_text())
+    new_fields, _ = parse_essay((essays / "revisions" / f"revisedvid1.r{second}.md").read_text())
     current_fields, _ = parse_essay((essays / "revisedvid1.md").read_text())
     assert old_fields["systemPromptRevision"] == first and old_body.startswith("# ")
     assert new_fields["systemPromptRevision"] == current_fields["systemPromptRevision"] == second
 
     rows = warehouse.query("SELECT prompt_revision, path FROM essays WHERE video_id = 'revisedvid1' ORDER BY 1")
-    assert [(r["prompt_revision"], Path(r["path"]).name) for r in rows] == [
-        (first, f"revisedvid1.r{first}.md"), (second, f"revisedvid1.r{second}.md")]
+    assert [(r["prompt_revision"], Path(r["path"]).relative_to(essays).as_posix()) for r in rows] == [
+        (first, f"revisions/revisedvid1.r{first}.md"), (second, f"revisions/revisedvid1.r{second}.md")]
     current = warehouse.query('SELECT "systemPromptRevision" AS rev FROM essay_metadata')
     assert [r["rev"] for r in current] == [second]
     assert videos_needing_essays(warehouse, ["revisedvid1"], second, MODEL) == []

@@ -77,7 +77,7 @@ def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path):
         assert fields["transcriptWordCount"] == 300 + 50 * VIDEOS.index(video_id)
         assert fields["estimatedCostCents"] > 0
         assert body.startswith("# ")
-        assert (data / "essays" / f"{video_id}.r{fields['systemPromptRevision']}.md").exists()
+        assert (data / "essays" / "revisions" / f"{video_id}.r{fields['systemPromptRevision']}.md").exists()
 
     settings = Settings.from_env({"ESSAYS_DATA_DIR": str(data), "ESSAYS_MODEL": "openai/gpt-4o"})
     warehouse = warehouse_for(settings)

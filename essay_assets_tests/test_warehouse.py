@@ -250,10 +250,12 @@ def test_essays_delete_removes_rows_files_and_partition(llm_server, data_dir):
     # The essay_metadata row mirrors the essay's front matter.
     fields, _ = parse_essay((data_dir / "essays" / f"{gone}.md").read_text())
     row = warehouse.query(f"SELECT * FROM essay_metadata WHERE \"youtubeVideoId\" = '{gone}'")[0]
+    timestamps = ("createdAt", "date")  # the view keeps the exact moment, the file shows milliseconds
     for field, _column in FRONT_MATTER_COLUMNS:
-        if field != "createdAt":
+        if field not in timestamps:
             assert row[field] == fields[field], field
-    assert row["createdAt"].astimezone(timezone.utc).isoformat()[:23] == fields["createdAt"][:23].replace("Z", "")
+    for field in timestamps:
+        assert row[field].astimezone(timezone.utc).isoformat()[:23] == fields[field][:23].replace("Z", ""), field
 
     def counts(video_id: str) -> dict[str, int]:
         return {view: warehouse.query(f"SELECT count(*) AS n FROM {view} WHERE video_id = ?", [video_id])[0]["n"]
@@ -262,7 +264,9 @@ def test_essays_delete_removes_rows_files_and_partition(llm_server, data_dir):
     assert all(counts(gone)[t] > 0 for t in ("videos", "transcripts", "llm_calls", "essays", "failures"))
     raw_files = lambda video_id: [p for p in (data_dir / "raw").rglob("*") if video_id in str(p)]  # noqa: E731
     assert raw_files(gone)
-    assert sorted(p.name for p in (data_dir / "essays").glob(f"{gone}*")) == [f"{gone}.md", f"{gone}.r1.md"]
+    essay_files = lambda video_id: sorted(  # noqa: E731
+        p.relative_to(data_dir / "essays").as_posix() for p in (data_dir / "essays").rglob(f"{video_id}*"))
+    assert essay_files(gone) == [f"{gone}.md", f"revisions/{gone}.r1.md"]
     kept_before = counts(kept)
 
     assert main(["delete", gone]) == 0
@@ -270,7 +274,7 @@ def test_essays_delete_removes_rows_files_and_partition(llm_server, data_dir):
     assert counts(gone) == {view: 0 for view in VIDEO_TABLES + ["current_essays"]}
     assert warehouse.query(f"SELECT count(*) AS n FROM essay_metadata WHERE \"youtubeVideoId\" = '{gone}'") == [{"n": 0}]
     assert counts(kept) == kept_before
-    assert list((data_dir / "essays").glob(f"{gone}*")) == []
+    assert essay_files(gone) == []
     assert (data_dir / "essays" / f"{kept}.md").exists()
     assert raw_files(gone) == []
     assert raw_files(kept)

@@ -49,7 +49,8 @@ def synthetic_video(video_id: str, *, created_at: datetime, model: str = "openai
         "cost_source": call_rows[0]["cost_source"], "reasoning_tokens": None, "cached_input_tokens": None,
         "transcript_word_count": words, "essay_word_count": essay_words, "call_count": calls,
         "chunk_count": max(calls - 1, 1), "video_title": f"Conversation {video_id}", "channel_name": "Channel",
-        "published_at": "2025-01-01T00:00:00+00:00", "path": f"data/essays/{video_id}.r{revision}.md",
+        "essay_title": f"Reflections on Conversation {video_id}",
+        "published_at": "2025-01-01T00:00:00+00:00", "path": f"data/essays/revisions/{video_id}.r{revision}.md",
         "run_id": run_id,
     }
     return {

@@ -113,7 +113,8 @@ ESSAYS = Table(
     (
         *(_essay_column(name) for name in ("video_id", "prompt_revision")),
         Column("response_id", S, "Links to llm_calls.response_id: the calls that produced this essay."),
-        *(_essay_column(f.column) for f in essay_record.FIELDS if f.column not in ("video_id", "prompt_revision")),
+        *(_essay_column(f.column) for f in essay_record.STORED_FIELDS
+          if f.column not in ("video_id", "prompt_revision")),
         Column("path", S, "Markdown file of this revision."),
         Column("run_id", S, "Dagster run that wrote the file."),
     ),
@@ -147,5 +148,6 @@ DELETIONS = Table(
 TABLES: tuple[Table, ...] = (VIDEOS, TRANSCRIPTS, LLM_CALLS, ESSAYS, FAILURES, DELETIONS)
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
-# The view that mirrors the front matter of current essays one-to-one (reference names first).
+# The view that mirrors the front matter of current essays one-to-one (reference names first);
+# a copy (date) reads its original's column.
 FRONT_MATTER_COLUMNS: tuple[tuple[str, str], ...] = tuple((f.front_matter, f.column) for f in essay_record.FIELDS)

@@ -1,12 +1,17 @@
 """Publishing an essay: front matter from the calls behind it, the markdown files, the row.
 
-Layout: `data/essays/<video_id>.md` is the current essay; `data/essays/<video_id>.r<N>.md`
+Layout: `data/essays/<video_id>.md` is the current essay, one file per video, so the folder
+can be a site generator's content folder as it is; `data/essays/revisions/<video_id>.r<N>.md`
 keeps the essay of each prompt revision N, so a prompt bump never destroys older work.
+Data dirs from before 0.2.0 kept the revisions next to the current essays; the first
+publish of a process moves them (`move_revisions_into_their_folder`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,10 @@ from essay_assets.storage.files import atomic_write_text
 from essay_assets.storage.raw_store import RawStore
 from essay_assets.writing.rendering import essay_title, normalize_body, render_essay
 
+REVISIONS_FOLDER = "revisions"
+# `<id>.r<N>.md`; video IDs never contain a dot, so the ID is everything before the first one.
+_REVISION_FILE = re.compile(r"^(?P<video_id>[^.]+)\.r(?P<revision>\d+)\.md$")
+
 
 @dataclasses.dataclass(frozen=True)
 class Published:
@@ -33,15 +42,61 @@ class Published:
 
 def essay_path(essays_dir: Path, video_id: str, revision: int | None = None) -> Path:
     """The current essay of a video (revision None), or the essay of one prompt revision."""
-    return essays_dir / (f"{video_id}.md" if revision is None else f"{video_id}.r{revision}.md")
+    if revision is None:
+        return essays_dir / f"{video_id}.md"
+    return essays_dir / REVISIONS_FOLDER / f"{video_id}.r{revision}.md"
+
+
+def _revision_files(folder: Path, video_id: str | None = None) -> list[Path]:
+    """`<id>.r<N>.md` files in `folder` (of one video, or of all); a plain `<id>*` glob would
+    also take another video whose ID starts the same."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(f"{video_id or '*'}.r*.md")
+                  if (m := _REVISION_FILE.match(p.name)) and (video_id is None or m["video_id"] == video_id))
 
 
 def essay_files(essays_dir: Path, video_id: str) -> list[Path]:
-    """Every essay file of a video: the current one and one per prompt revision."""
+    """Every essay file of a video: the current one and one per prompt revision, including
+    revisions a data dir from before 0.2.0 still keeps next to the current essays."""
     current = essay_path(essays_dir, video_id)
-    # Exactly `<id>.r<N>.md`: a plain `<id>*` would also take another video whose ID starts the same.
-    revisions = sorted(p for p in essays_dir.glob(f"{video_id}.r*.md") if p.name[len(video_id) + 2:-3].isdigit())
-    return ([current] if current.exists() else []) + revisions
+    return (([current] if current.exists() else []) + _revision_files(essays_dir / REVISIONS_FOLDER, video_id)
+            + _revision_files(essays_dir, video_id))
+
+
+_moved_revisions: set[Path] = set()  # essays dirs this process already moved; a listing per publish is O(n²)
+
+
+def move_revisions_into_their_folder(essays_dir: Path) -> list[Path]:
+    """Move `<id>.r<N>.md` files left next to the current essays (data dirs from before 0.2.0)
+    into `revisions/`; idempotent, and never loses a file: a revision that is already in
+    `revisions/` with other content stays where it is (`essay_files` still finds it)."""
+    moved = []
+    for old in _revision_files(essays_dir):
+        new = essays_dir / REVISIONS_FOLDER / old.name
+        new.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(old, new)  # fails when `new` exists, so two processes moving at once never overwrite
+        except FileExistsError:
+            if new.read_bytes() != old.read_bytes():
+                # In a run, the warning shows in the run's log.
+                dg.get_dagster_logger().warning("kept %s: %s exists with other content", old, new)
+                continue
+        except OSError:  # a file system without hard links
+            if new.exists():
+                continue
+            os.replace(old, new)
+            moved.append(new)
+            continue
+        old.unlink()
+        moved.append(new)
+    return moved
+
+
+def _move_revisions_once(essays_dir: Path) -> None:
+    if essays_dir.resolve() not in _moved_revisions:
+        move_revisions_into_their_folder(essays_dir)
+        _moved_revisions.add(essays_dir.resolve())
 
 
 def build_record(*, video_id: str, revision: int, response: dict[str, Any], transcript: Transcript,
@@ -72,6 +127,7 @@ def build_record(*, video_id: str, revision: int, response: dict[str, Any], tran
         "channel_name": video.get("channel_name"),
         "published_at": video.get("published_at"),
         "video_url": video.get("url"),
+        "essay_title": essay_title(body),
     })
 
 
@@ -85,6 +141,7 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
                           video=video, body=body)
     fields = record.front_matter()
     text = render_essay(fields, body)
+    _move_revisions_once(settings.essays_dir)
     revision_path = essay_path(settings.essays_dir, video_id, revision)
     current_path = essay_path(settings.essays_dir, video_id)
     atomic_write_text(revision_path, text)
@@ -94,7 +151,7 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
     cost = fields["estimatedCostCents"]
     metadata = {
         "path": dg.MetadataValue.path(str(current_path)),
-        "title": essay_title(body),
+        "title": fields["title"],
         "essay_word_count": fields["essayWordCount"],
         "preview": dg.MetadataValue.md(body[:1500] + ("\n\n..." if len(body) > 1500 else "")),
         "input_tokens": fields["inputTokens"] or 0,

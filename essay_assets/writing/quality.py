@@ -8,6 +8,7 @@ from typing import Any
 from essay_assets.essay_record import (
     FIELDS_BY_NAME,
     REFERENCE_FIELDS,
+    front_matter_copy_problems,
     front_matter_type_problems,
 )
 
@@ -18,6 +19,7 @@ _CONCLUSION = re.compile(r"^##\s+.*(conclusion|closing|final thoughts|takeaway)"
 def front_matter_problems(fields: dict[str, Any]) -> list[str]:
     problems = [f"missing {name}" for name in REFERENCE_FIELDS if name not in fields]
     problems += front_matter_type_problems(fields)
+    problems += front_matter_copy_problems(fields)
     if isinstance(fields.get("createdAt"), str) and not _CREATED_AT.match(fields["createdAt"]):
         problems.append("createdAt is not like 2026-01-08T09:31:43.631Z")
     if fields.get("estimatedCostCents") is None and fields.get("costSource") != "unknown":
