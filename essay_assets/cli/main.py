@@ -91,14 +91,14 @@ def _videos_in_feed(kind: str, feed_id: str, settings: Settings) -> list[str]:
 
 
 def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int:
-    from essay_assets.cli.runner import run_videos
+    from essay_assets.cli.runner import run_videos_stoppable
 
     video_ids = video_ids or _parse_refs(args.videos, settings)
     if not video_ids:
         print("No videos to write about.", file=sys.stderr)
         return 1
     print(f"Writing {len(video_ids)} essay(s) with {settings.model}...", flush=True)
-    summary = run_videos(video_ids, settings, force_refresh=getattr(args, "force_refresh", False))
+    summary = run_videos_stoppable(video_ids, settings, force_refresh=getattr(args, "force_refresh", False))
     for video_id, path in summary.essays.items():
         print(f"{video_id}: {path}")
     for video_id, message in summary.failures.items():
@@ -116,14 +116,11 @@ def cmd_demo(args, settings: Settings) -> int:
 
 
 def cmd_add(args, settings: Settings) -> int:
-    import dagster as dg
-
     from essay_assets.cli.runner import register_videos
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import open_instance
 
     video_ids = _parse_refs(args.videos, settings)
-    ensure_dagster_home(settings)
-    new = register_videos(dg.DagsterInstance.get(), video_ids)
+    new = register_videos(open_instance(settings), video_ids)
     print(f"Registered {len(new)} new video(s); {len(video_ids) - len(new)} already known.")
     return 0
 
@@ -143,22 +140,20 @@ def cmd_status(args, settings: Settings) -> int:
 
 def _known_videos(settings: Settings, warehouse) -> list[str]:
     """Registered partitions in their order, then videos only the warehouse remembers."""
-    import dagster as dg
-
     from essay_assets.defs.partitions import video_partitions
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import open_instance
 
-    ensure_dagster_home(settings)
-    registered = list(dg.DagsterInstance.get().get_dynamic_partitions(video_partitions.name))
+    registered = list(open_instance(settings).get_dynamic_partitions(video_partitions.name))
     remembered = {row["video_id"] for row in warehouse.query(
         "SELECT video_id FROM videos UNION SELECT video_id FROM essays UNION SELECT video_id FROM failures")}
     return registered + sorted(remembered - set(registered))
 
 
 def cmd_ui(args, settings: Settings) -> int:
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import ensure_dagster_home, open_instance
 
     home = ensure_dagster_home(settings)
+    open_instance(settings).dispose()  # created and migrated under the lock before dagster dev opens it
     command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port),
                "-m", "essay_assets.definitions"]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home})", flush=True)
@@ -180,18 +175,15 @@ def cmd_export(args, settings: Settings) -> int:
 
 
 def cmd_delete(args, settings: Settings) -> int:
-    import dagster as dg
-
     from essay_assets.defs.partitions import video_partitions
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import open_instance
     from essay_assets.intake.video_refs import parse_video_refs
     from essay_assets.storage.raw_store import RawStore
     from essay_assets.storage.warehouse import warehouse_for
     from essay_assets.writing.publishing import essay_files
 
     video_ids = parse_video_refs(args.videos)  # named videos only: never "whatever a feed lists today"
-    ensure_dagster_home(settings)
-    instance = dg.DagsterInstance.get()
+    instance = open_instance(settings)
     warehouse, store = warehouse_for(settings), RawStore(settings.raw_dir)
     for video_id in video_ids:
         warehouse.delete_video(video_id)
