@@ -127,3 +127,28 @@ def test_signal_during_calls_stops_at_once_and_sends_nothing_new(data_dir: Path,
 def stored_answers(data_dir: Path) -> int:
     """Paid answers the ledger keeps (RawStore.call_path), one per distinct request."""
     return len(list((data_dir / "raw" / "llm_calls").glob("*/*.json")))
+
+
+@pytest.mark.slow
+def test_runs_killed_during_llm_response_are_failed_and_free_their_pool_slots(data_dir: Path, llm_server):
+    """kill -9 twice while the model answers (the `llm` pool has 2 slots): the next `essays run`
+    is not blocked, makes its calls and completes; the killed runs show as FAILURE."""
+    ids = ["killvideo01", "killvideo02", "killvideo03"]
+    write_transcripts(data_dir, ids)
+    llm_server.delay_s = 600  # never answers while the run lives
+    for video_id in ids[:2]:
+        sent = llm_server.call_count
+        process = start("run", video_id)
+        try:
+            wait_until(lambda: llm_server.call_count > sent, 120, f"{video_id}'s model call")
+        finally:
+            process.kill()
+            process.communicate(timeout=30)
+    llm_server.delay_s = 0
+    sent = llm_server.call_count
+    code, out, err = run_essays("run", *ids, timeout=240)
+    assert code == 0, err[-3000:]
+    assert llm_server.call_count - sent >= 3  # the killed runs' calls were never answered: made now
+    statuses = list(instance_runs().values())
+    assert statuses.count(dg.DagsterRunStatus.FAILURE) == 2, statuses
+    assert statuses.count(dg.DagsterRunStatus.SUCCESS) == 1, statuses
