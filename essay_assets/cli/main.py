@@ -175,6 +175,7 @@ def cmd_export(args, settings: Settings) -> int:
 
 
 def cmd_delete(args, settings: Settings) -> int:
+    from essay_assets.cli.runner import runs_targeting
     from essay_assets.defs.partitions import video_partitions
     from essay_assets.instance import open_instance
     from essay_assets.intake.video_refs import parse_video_refs
@@ -185,6 +186,22 @@ def cmd_delete(args, settings: Settings) -> int:
     video_ids = parse_video_refs(args.videos)  # named videos only: never "whatever a feed lists today"
     instance = open_instance(settings)
     warehouse, store = warehouse_for(settings), RawStore(settings.raw_dir)
+    # Nothing is deleted unless every named video can be: a deletion under a running run came
+    # back (its ledger rows and answers written after the tombstone) and failed the whole run.
+    known = set(instance.get_dynamic_partitions(video_partitions.name)) | {row["video_id"] for row in warehouse.query(
+        "SELECT video_id FROM videos UNION SELECT video_id FROM essays UNION SELECT video_id FROM failures "
+        "UNION SELECT video_id FROM llm_calls")}
+    unknown = [v for v in video_ids if v not in known and not any(store.raw_dir.glob(f"*/{v}*.json"))
+               and not (store.raw_dir / "llm_calls" / v).exists() and not essay_files(settings.essays_dir, v)]
+    busy = runs_targeting(instance, video_ids)
+    for video_id in unknown:
+        print(f"essays: {video_id} is not a known video (no partition, rows or files); nothing deleted",
+              file=sys.stderr)
+    for video_id, run_id in busy.items():
+        print(f"essays: {video_id} is being written by run {run_id}; wait for it to end (or stop it), "
+              "then delete. Nothing deleted", file=sys.stderr)
+    if unknown or busy:
+        return 1
     for video_id in video_ids:
         warehouse.delete_video(video_id)
         files = store.delete_video(video_id)

@@ -83,6 +83,30 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
     return summarize(settings, video_ids, run_ids)
 
 
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, *UNFINISHED]
+
+
+def runs_targeting(instance: dg.DagsterInstance, video_ids: list[str]) -> dict[str, str]:
+    """video_id -> ID of an active (queued or running) run whose partitions include it."""
+    order = list(instance.get_dynamic_partitions(video_partitions.name))
+    position = {key: i for i, key in enumerate(order)}
+    busy: dict[str, str] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE)):
+        tags = run.tags
+        if "dagster/partition" in tags:
+            targeted = {tags["dagster/partition"]}
+        elif "dagster/asset_partition_range_start" in tags:
+            start = position.get(tags["dagster/asset_partition_range_start"])
+            end = position.get(tags.get("dagster/asset_partition_range_end", ""))
+            targeted = set(order[start:end + 1]) if start is not None and end is not None else set()
+        else:
+            targeted = set(order)  # a run without partition tags: assume it may touch any video
+        for video_id in video_ids:
+            if video_id in targeted:
+                busy.setdefault(video_id, run.run_id)
+    return busy
+
+
 STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}  # exit codes: 128 + the signal's number
 
 

@@ -152,3 +152,43 @@ def test_runs_killed_during_llm_response_are_failed_and_free_their_pool_slots(da
     statuses = list(instance_runs().values())
     assert statuses.count(dg.DagsterRunStatus.FAILURE) == 2, statuses
     assert statuses.count(dg.DagsterRunStatus.SUCCESS) == 1, statuses
+
+
+def deletions(data_dir: Path) -> int:
+    from essay_assets.settings import Settings
+    from essay_assets.storage.warehouse import warehouse_for
+
+    return warehouse_for(Settings.from_env()).row_count("deletions")
+
+
+def test_delete_of_an_unknown_video_fails_and_writes_no_tombstone(data_dir: Path):
+    code, out, err = run_essays("delete", "neverseen01")
+    assert code != 0
+    assert "neverseen01 is not a known video" in err
+    assert deletions(data_dir) == 0
+
+
+@pytest.mark.slow
+def test_delete_during_a_run_is_refused_naming_the_run_and_later_stays_deleted(data_dir: Path, llm_server):
+    ids = ["delvideo001", "delvideo002"]
+    write_transcripts(data_dir, ids)
+    llm_server.delay_s = 600  # the run stays in llm_response until it is stopped
+    process = start("run", *ids)
+    try:
+        wait_until(lambda: llm_server.call_count >= 1, 120, "the run's model calls")
+        code, out, err = run_essays("delete", ids[0])
+        assert code != 0
+        run_id = next(iter(instance_runs()))
+        assert f"{ids[0]} is being written by run {run_id}" in err, err
+        assert deletions(data_dir) == 0
+        assert (data_dir / "transcripts" / f"{ids[0]}.json").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        finish(process, timeout=30)
+    code, out, err = run_essays("delete", ids[0])
+    assert code == 0, err
+    assert deletions(data_dir) == 1
+    assert not (data_dir / "raw" / "llm_calls" / ids[0]).exists()
+    time.sleep(2)  # nothing of the stopped run comes back
+    assert not (data_dir / "raw" / "llm_calls" / ids[0]).exists()
+    assert "delvideo001" not in run_essays("status")[1]
