@@ -157,7 +157,45 @@ def cmd_ui(args, settings: Settings) -> int:
     command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port),
                "-m", "essay_assets.definitions"]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home})", flush=True)
-    return subprocess.call(command)
+    return _run_until_signal(command)
+
+
+def _run_until_signal(command: list[str], grace_s: float = 30.0) -> int:
+    """Run `dagster dev` in its own process group; SIGTERM/SIGINT are passed on and waited for.
+
+    Killed with essays (the default SIGTERM action), dagster dev and its webserver, daemon and
+    code server were left running and their gRPC sockets in /tmp; now dagster dev gets the
+    signal, shuts its processes down and removes what it made. A group that does not end within
+    the grace period is killed."""
+    import os
+    import signal
+
+    child = subprocess.Popen(command, start_new_session=True)
+    received: list[int] = []
+
+    def forward(signum: int, _frame) -> None:
+        received.append(signum)
+        try:
+            child.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                code = child.wait(grace_s if received else None)
+                break
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        try:
+            os.killpg(child.pid, signal.SIGTERM)  # anything of the group still alive
+        except (ProcessLookupError, PermissionError):
+            pass
+    return 128 + received[0] if received else code
 
 
 def cmd_sql(args, settings: Settings) -> int:

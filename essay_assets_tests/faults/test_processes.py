@@ -192,3 +192,32 @@ def test_delete_during_a_run_is_refused_naming_the_run_and_later_stays_deleted(d
     time.sleep(2)  # nothing of the stopped run comes back
     assert not (data_dir / "raw" / "llm_calls" / ids[0]).exists()
     assert "delvideo001" not in run_essays("status")[1]
+
+
+@pytest.mark.slow
+def test_essays_ui_stopped_with_sigterm_leaves_no_process_and_no_temp_files(tmp_path: Path, data_dir: Path):
+    import requests
+
+    from testkit.dagster_dev import free_port
+
+    private_tmp = tmp_path / "tmp"  # everything dagster dev makes in the temp dir lands here
+    private_tmp.mkdir()
+    port = free_port()
+    process = start("ui", "--port", str(port), env={**os.environ, "TMPDIR": str(private_tmp)},
+                    start_new_session=True)
+    try:
+        def up() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok
+            except requests.RequestException:
+                return False
+        wait_until(up, 180, "the webserver's /server_info", interval=1)
+        process.send_signal(signal.SIGTERM)
+        code, out, err = finish(process, timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+    assert code == 143, err[-2000:]
+    wait_until(lambda: not any(private_tmp.iterdir()), 10, "dagster dev's temp files to go")
+    assert not up()
