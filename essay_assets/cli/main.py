@@ -91,14 +91,14 @@ def _videos_in_feed(kind: str, feed_id: str, settings: Settings) -> list[str]:
 
 
 def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int:
-    from essay_assets.cli.runner import run_videos
+    from essay_assets.cli.runner import run_videos_stoppable
 
     video_ids = video_ids or _parse_refs(args.videos, settings)
     if not video_ids:
         print("No videos to write about.", file=sys.stderr)
         return 1
     print(f"Writing {len(video_ids)} essay(s) with {settings.model}...", flush=True)
-    summary = run_videos(video_ids, settings, force_refresh=getattr(args, "force_refresh", False))
+    summary = run_videos_stoppable(video_ids, settings, force_refresh=getattr(args, "force_refresh", False))
     for video_id, path in summary.essays.items():
         print(f"{video_id}: {path}")
     for video_id, message in summary.failures.items():
@@ -116,14 +116,11 @@ def cmd_demo(args, settings: Settings) -> int:
 
 
 def cmd_add(args, settings: Settings) -> int:
-    import dagster as dg
-
     from essay_assets.cli.runner import register_videos
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import open_instance
 
     video_ids = _parse_refs(args.videos, settings)
-    ensure_dagster_home(settings)
-    new = register_videos(dg.DagsterInstance.get(), video_ids)
+    new = register_videos(open_instance(settings), video_ids)
     print(f"Registered {len(new)} new video(s); {len(video_ids) - len(new)} already known.")
     return 0
 
@@ -143,26 +140,62 @@ def cmd_status(args, settings: Settings) -> int:
 
 def _known_videos(settings: Settings, warehouse) -> list[str]:
     """Registered partitions in their order, then videos only the warehouse remembers."""
-    import dagster as dg
-
     from essay_assets.defs.partitions import video_partitions
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import open_instance
 
-    ensure_dagster_home(settings)
-    registered = list(dg.DagsterInstance.get().get_dynamic_partitions(video_partitions.name))
+    registered = list(open_instance(settings).get_dynamic_partitions(video_partitions.name))
     remembered = {row["video_id"] for row in warehouse.query(
         "SELECT video_id FROM videos UNION SELECT video_id FROM essays UNION SELECT video_id FROM failures")}
     return registered + sorted(remembered - set(registered))
 
 
 def cmd_ui(args, settings: Settings) -> int:
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import ensure_dagster_home, open_instance
 
     home = ensure_dagster_home(settings)
+    open_instance(settings).dispose()  # created and migrated under the lock before dagster dev opens it
     command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port),
                "-m", "essay_assets.definitions"]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home})", flush=True)
-    return subprocess.call(command)
+    return _run_until_signal(command)
+
+
+def _run_until_signal(command: list[str], grace_s: float = 30.0) -> int:
+    """Run `dagster dev` in its own process group; SIGTERM/SIGINT are passed on and waited for.
+
+    Killed with essays (the default SIGTERM action), dagster dev and its webserver, daemon and
+    code server were left running and their gRPC sockets in /tmp; now dagster dev gets the
+    signal, shuts its processes down and removes what it made. A group that does not end within
+    the grace period is killed."""
+    import os
+    import signal
+
+    child = subprocess.Popen(command, start_new_session=True)
+    received: list[int] = []
+
+    def forward(signum: int, _frame) -> None:
+        received.append(signum)
+        try:
+            child.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                code = child.wait(grace_s if received else None)
+                break
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        try:
+            os.killpg(child.pid, signal.SIGTERM)  # anything of the group still alive
+        except (ProcessLookupError, PermissionError):
+            pass
+    return 128 + received[0] if received else code
 
 
 def cmd_sql(args, settings: Settings) -> int:
@@ -180,19 +213,33 @@ def cmd_export(args, settings: Settings) -> int:
 
 
 def cmd_delete(args, settings: Settings) -> int:
-    import dagster as dg
-
+    from essay_assets.cli.runner import runs_targeting
     from essay_assets.defs.partitions import video_partitions
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import open_instance
     from essay_assets.intake.video_refs import parse_video_refs
     from essay_assets.storage.raw_store import RawStore
     from essay_assets.storage.warehouse import warehouse_for
     from essay_assets.writing.publishing import essay_files
 
     video_ids = parse_video_refs(args.videos)  # named videos only: never "whatever a feed lists today"
-    ensure_dagster_home(settings)
-    instance = dg.DagsterInstance.get()
+    instance = open_instance(settings)
     warehouse, store = warehouse_for(settings), RawStore(settings.raw_dir)
+    # Nothing is deleted unless every named video can be: a deletion under a running run came
+    # back (its ledger rows and answers written after the tombstone) and failed the whole run.
+    known = set(instance.get_dynamic_partitions(video_partitions.name)) | {row["video_id"] for row in warehouse.query(
+        "SELECT video_id FROM videos UNION SELECT video_id FROM essays UNION SELECT video_id FROM failures "
+        "UNION SELECT video_id FROM llm_calls")}
+    unknown = [v for v in video_ids if v not in known and not any(store.raw_dir.glob(f"*/{v}*.json"))
+               and not (store.raw_dir / "llm_calls" / v).exists() and not essay_files(settings.essays_dir, v)]
+    busy = runs_targeting(instance, video_ids)
+    for video_id in unknown:
+        print(f"essays: {video_id} is not a known video (no partition, rows or files); nothing deleted",
+              file=sys.stderr)
+    for video_id, run_id in busy.items():
+        print(f"essays: {video_id} is being written by run {run_id}; wait for it to end (or stop it), "
+              "then delete. Nothing deleted", file=sys.stderr)
+    if unknown or busy:
+        return 1
     for video_id in video_ids:
         warehouse.delete_video(video_id)
         files = store.delete_video(video_id)

@@ -8,11 +8,16 @@ single-run path as a UI backfill), so the UI then shows the same runs, lineage a
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import sys
+import threading
 
 import dagster as dg
 
 from essay_assets.defs.partitions import video_partitions
-from essay_assets.instance import ensure_dagster_home
+from essay_assets.instance import open_instance
+from essay_assets.instance.runs import UNFINISHED, process_tag
 from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.publishing import essay_path
@@ -59,8 +64,7 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
     defs = build_definitions(settings)
 
     if instance is None:
-        ensure_dagster_home(settings)
-        instance = dg.DagsterInstance.get()
+        instance = open_instance(settings)
     register_videos(instance, video_ids)
     order = list(instance.get_dynamic_partitions(video_partitions.name))
     job = defs.resolve_job_def("essays_job")
@@ -73,9 +77,94 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
     for start, end in contiguous_blocks(order, video_ids):
         tags = ({"dagster/partition": start} if start == end else
                 {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
+        tags |= process_tag()  # a killed process's run is found and failed by the next command
         result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
         run_ids.append(result.run_id)
     return summarize(settings, video_ids, run_ids)
+
+
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, *UNFINISHED]
+
+
+def runs_targeting(instance: dg.DagsterInstance, video_ids: list[str]) -> dict[str, str]:
+    """video_id -> ID of an active (queued or running) run whose partitions include it."""
+    order = list(instance.get_dynamic_partitions(video_partitions.name))
+    position = {key: i for i, key in enumerate(order)}
+    busy: dict[str, str] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE)):
+        tags = run.tags
+        if "dagster/partition" in tags:
+            targeted = {tags["dagster/partition"]}
+        elif "dagster/asset_partition_range_start" in tags:
+            start = position.get(tags["dagster/asset_partition_range_start"])
+            end = position.get(tags.get("dagster/asset_partition_range_end", ""))
+            targeted = set(order[start:end + 1]) if start is not None and end is not None else set()
+        else:
+            targeted = set(order)  # a run without partition tags: assume it may touch any video
+        for video_id in video_ids:
+            if video_id in targeted:
+                busy.setdefault(video_id, run.run_id)
+    return busy
+
+
+STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}  # exit codes: 128 + the signal's number
+
+
+def run_videos_stoppable(video_ids: list[str], settings: Settings, *, force_refresh: bool = False) -> RunSummary:
+    """`run_videos` for the CLI: Ctrl-C or SIGTERM stops it at once.
+
+    The run executes in a worker thread, so Dagster's own interrupt handling (main thread only:
+    it raised inside the model call in flight, which was then retried as a connection error and
+    the run went on and exited 0) stays out of the way. The main thread takes the signal: no
+    request is sent after it (`client.SENDING_STOPPED`), the run is reported canceled and its
+    pool slots freed, and the process exits 130 (SIGINT) or 143 (SIGTERM) without waiting for
+    calls in flight. Every answer received before is already stored by the ledger (it writes
+    the answer before anything else), so a re-run pays only for the calls never answered."""
+    from essay_assets.model_calls.client import SENDING_STOPPED
+
+    instance = open_instance(settings)
+    outcome: dict[str, object] = {}
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame) -> None:
+        code = STOP_SIGNALS[signum]
+        SENDING_STOPPED.set()
+        if stopping.is_set():  # a second signal: leave now
+            os._exit(code)
+        stopping.set()
+        name = signal.Signals(signum).name
+        canceled = []
+        try:
+            for run in instance.get_runs(filters=dg.RunsFilter(tags=process_tag(), statuses=UNFINISHED)):
+                instance.report_run_canceled(run, message=f"Stopped by {name}: `essays run` was interrupted.")
+                instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+                canceled.append(run.run_id)
+        finally:
+            runs = ", ".join(canceled) or "none started yet"
+            print(f"\nessays: stopped by {name} (run canceled: {runs}). Every answer received so far is "
+                  "kept: run the same command again to finish without paying for them twice.",
+                  file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(code)
+
+    def work() -> None:
+        try:
+            outcome["summary"] = run_videos(video_ids, settings, force_refresh=force_refresh, instance=instance)
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        worker = threading.Thread(target=work, name="essays-run", daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)  # wakes for signals
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["summary"]  # type: ignore[return-value]
 
 
 def summarize(settings: Settings, video_ids: list[str], run_ids: list[str]) -> RunSummary:

@@ -6,13 +6,22 @@ subclass of Dagster's SQLite event log), so a Dagster upgrade that moves them br
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from essay_assets.settings import Settings
 from essay_assets.storage.files import atomic_write_text
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+LOCK_NAME = ".essays-instance.lock"  # in DAGSTER_HOME: held while the instance is opened
 
 # sha256 of dagster.yaml templates shipped earlier. A home still holding one of them, byte
 # for byte, was never edited by its user, so it gets the current template (and its faster
@@ -22,6 +31,7 @@ EARLIER_TEMPLATES = {
     "0df05b40e20112a898d8c35fb5c6ab4cdac19cf3a2e7c2ba54272f3101561517",  # before dequeue_interval_seconds
     "da5e179322f399584c8f3122a8f4f152886d7d7b51a6e2739719d584c6f42887",  # before the note on this set
     "0ad620eed8a0f4a166551df7471ad70a89e9e6808789c52f10c1a7921cc639ac",  # before the package had stage folders
+    "09b34b935e2e4d625561a25118cf10e1f8b7de703d2b187969b6647496431877",  # before run_monitoring
 }
 # The event log's module before the package was laid out by stage: an edited home that still
 # names it would fail to load, so its line is pointed at the module's new place.
@@ -44,3 +54,37 @@ def ensure_dagster_home(settings: Settings) -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     return home
+
+
+@contextmanager
+def instance_lock(home: Path) -> Iterator[None]:
+    """An exclusive inter-process lock on DAGSTER_HOME (released when the process dies).
+
+    Dagster creates and stamps its SQLite databases (runs, schedules, the event log index) on
+    first open without any lock: six commands started at once on a new data dir raced on
+    them ("UNIQUE constraint failed: alembic_version.version_num", "table runs already exists")
+    and could leave schedules.db with two alembic heads, which broke every later command."""
+    with open(home / LOCK_NAME, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_instance(settings: Settings) -> "dg.DagsterInstance":
+    """The persistent instance, every one of its databases created and migrated, and runs whose
+    process is gone marked failed (their pool slots freed). Every CLI path opens it here."""
+    import dagster as dg
+
+    from essay_assets.instance.runs import reap_dead_runs
+
+    home = ensure_dagster_home(settings)
+    with instance_lock(home):
+        instance = dg.DagsterInstance.get()
+        # Touch each storage so each database is created and stamped while the lock is held.
+        instance.get_runs(limit=1)
+        instance.get_dynamic_partitions("videos")
+        instance.all_instigator_state()
+        reap_dead_runs(instance)
+    return instance

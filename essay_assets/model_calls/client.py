@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import threading
 import time
 from typing import Any
 
@@ -26,6 +27,11 @@ TRANSIENT_EXCEPTIONS = (
     "ServiceUnavailableError",
     "BadGatewayError",
 )
+
+
+# Set when the process is stopping (Ctrl-C, SIGTERM): no request is sent after it, not even a
+# retry; a call about to be sent waits for the process to exit instead (`cli/runner`).
+SENDING_STOPPED = threading.Event()
 
 
 class ModelCallError(Exception):
@@ -126,6 +132,8 @@ async def call_model(
 
     max_attempts = settings.llm_max_attempts
     for attempt in range(1, max_attempts + 1):
+        while SENDING_STOPPED.is_set():  # the process is exiting: send nothing new
+            await asyncio.sleep(3600)
         started = time.monotonic()
         try:
             response = await litellm.acompletion(**kwargs)

@@ -1,0 +1,223 @@
+"""Faults of processes: parallel first use, kill -9, Ctrl-C / SIGTERM, delete during a run, `essays ui` leftovers.
+
+Real `essays` processes, real signals, a real Dagster instance and the loopback model, which
+counts every request it receives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def essays(*args: str) -> list[str]:
+    return [sys.executable, "-m", "essay_assets.cli", *args]
+
+
+def start(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(essays(*args), cwd=os.environ["ESSAYS_DATA_DIR"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kwargs)
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate(timeout=10)
+        pytest.fail(f"{process.args} did not finish within {timeout} s:\n{out}\n{err}")
+    return process.returncode, out, err
+
+
+def run_essays(*args: str, timeout: float = 180) -> tuple[int, str, str]:
+    return finish(start(*args), timeout)
+
+
+@pytest.mark.slow
+def test_parallel_first_use_creates_one_working_instance(tmp_path: Path, data_dir: Path, monkeypatch):
+    """8 `essays add` at once on a new data dir, 3 rounds: all exit 0, and later commands work."""
+    for round_ in range(3):
+        home = tmp_path / f"home{round_}"
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        ids = [f"r{round_}parallel{i}" for i in range(8)]  # 11 characters each
+        processes = [start("add", video_id) for video_id in ids]
+        results = [finish(p) for p in processes]
+        for code, out, err in results:
+            assert code == 0, err
+        code, out, err = run_essays("status")
+        assert code == 0, err
+        assert all(video_id in out for video_id in ids), out
+        assert "more than one head" not in err
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def instance_runs():
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        return {run.run_id: run.status for run in instance.get_runs()}
+
+
+def write_transcripts(data_dir: Path, ids: list[str]) -> None:
+    from essay_assets_tests.support.chain import write_transcript
+
+    for seed, video_id in enumerate(ids):
+        write_transcript(data_dir, video_id, words=300, seed=seed)
+
+
+SIGNAL_VIDEOS = [f"sigvideo{i:03d}" for i in range(4)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "expected_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_calls_stops_at_once_and_sends_nothing_new(data_dir: Path, llm_server, monkeypatch, signum,
+                                                                 expected_code):
+    """Ctrl-C / SIGTERM while the model answers: exit 130/143 within seconds, no request after the
+    signal, the run CANCELED or FAILURE, and a re-run pays only for what was not answered."""
+    write_transcripts(data_dir, SIGNAL_VIDEOS)
+    monkeypatch.setenv("ESSAYS_LLM_CONCURRENCY", "1")  # one call at a time: some answered, one in flight, some not sent
+    llm_server.delay_s = 3.0
+    process = start("run", *SIGNAL_VIDEOS)
+    try:
+        wait_until(lambda: llm_server.call_count >= 1, 120, "the first model call")
+        time.sleep(4)  # the first answers have come back, others are in flight
+        sent_before = llm_server.call_count
+        process.send_signal(signum)
+        signalled = time.monotonic()
+        code, out, err = finish(process, timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert code == expected_code, (code, out, err[-3000:])
+    assert took < 10, took
+    time.sleep(8)  # the re-send used to come 6-8 s after the signal
+    assert llm_server.call_count == sent_before, "a request went out after the signal"
+    statuses = set(instance_runs().values())
+    assert statuses <= {dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE}, statuses
+
+    stored_before = stored_answers(data_dir)
+    assert stored_before >= 1, "the answers received before the signal were not kept"
+    llm_server.delay_s = 0
+    sent_first = llm_server.call_count
+    code, out, err = run_essays("run", *SIGNAL_VIDEOS)
+    assert code == 0, err
+    # The re-run sends exactly the requests whose answers were not stored: none is paid twice.
+    assert llm_server.call_count - sent_first == stored_answers(data_dir) - stored_before
+
+
+def stored_answers(data_dir: Path) -> int:
+    """Paid answers the ledger keeps (RawStore.call_path), one per distinct request."""
+    return len(list((data_dir / "raw" / "llm_calls").glob("*/*.json")))
+
+
+@pytest.mark.slow
+def test_runs_killed_during_llm_response_are_failed_and_free_their_pool_slots(data_dir: Path, llm_server):
+    """kill -9 twice while the model answers (the `llm` pool has 2 slots): the next `essays run`
+    is not blocked, makes its calls and completes; the killed runs show as FAILURE."""
+    ids = ["killvideo01", "killvideo02", "killvideo03"]
+    write_transcripts(data_dir, ids)
+    llm_server.delay_s = 600  # never answers while the run lives
+    for video_id in ids[:2]:
+        sent = llm_server.call_count
+        process = start("run", video_id)
+        try:
+            wait_until(lambda: llm_server.call_count > sent, 120, f"{video_id}'s model call")
+        finally:
+            process.kill()
+            process.communicate(timeout=30)
+    llm_server.delay_s = 0
+    sent = llm_server.call_count
+    code, out, err = run_essays("run", *ids, timeout=240)
+    assert code == 0, err[-3000:]
+    assert llm_server.call_count - sent >= 3  # the killed runs' calls were never answered: made now
+    statuses = list(instance_runs().values())
+    assert statuses.count(dg.DagsterRunStatus.FAILURE) == 2, statuses
+    assert statuses.count(dg.DagsterRunStatus.SUCCESS) == 1, statuses
+
+
+def deletions(data_dir: Path) -> int:
+    from essay_assets.settings import Settings
+    from essay_assets.storage.warehouse import warehouse_for
+
+    return warehouse_for(Settings.from_env()).row_count("deletions")
+
+
+def test_delete_of_an_unknown_video_fails_and_writes_no_tombstone(data_dir: Path):
+    code, out, err = run_essays("delete", "neverseen01")
+    assert code != 0
+    assert "neverseen01 is not a known video" in err
+    assert deletions(data_dir) == 0
+
+
+@pytest.mark.slow
+def test_delete_during_a_run_is_refused_naming_the_run_and_later_stays_deleted(data_dir: Path, llm_server):
+    ids = ["delvideo001", "delvideo002"]
+    write_transcripts(data_dir, ids)
+    llm_server.delay_s = 600  # the run stays in llm_response until it is stopped
+    process = start("run", *ids)
+    try:
+        wait_until(lambda: llm_server.call_count >= 1, 120, "the run's model calls")
+        code, out, err = run_essays("delete", ids[0])
+        assert code != 0
+        run_id = next(iter(instance_runs()))
+        assert f"{ids[0]} is being written by run {run_id}" in err, err
+        assert deletions(data_dir) == 0
+        assert (data_dir / "transcripts" / f"{ids[0]}.json").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        finish(process, timeout=30)
+    code, out, err = run_essays("delete", ids[0])
+    assert code == 0, err
+    assert deletions(data_dir) == 1
+    assert not (data_dir / "raw" / "llm_calls" / ids[0]).exists()
+    time.sleep(2)  # nothing of the stopped run comes back
+    assert not (data_dir / "raw" / "llm_calls" / ids[0]).exists()
+    assert "delvideo001" not in run_essays("status")[1]
+
+
+@pytest.mark.slow
+def test_essays_ui_stopped_with_sigterm_leaves_no_process_and_no_temp_files(tmp_path: Path, data_dir: Path):
+    import requests
+
+    from testkit.dagster_dev import free_port
+
+    private_tmp = tmp_path / "tmp"  # everything dagster dev makes in the temp dir lands here
+    private_tmp.mkdir()
+    port = free_port()
+    process = start("ui", "--port", str(port), env={**os.environ, "TMPDIR": str(private_tmp)},
+                    start_new_session=True)
+    try:
+        def up() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok
+            except requests.RequestException:
+                return False
+        wait_until(up, 180, "the webserver's /server_info", interval=1)
+        process.send_signal(signal.SIGTERM)
+        code, out, err = finish(process, timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+    assert code == 143, err[-2000:]
+    wait_until(lambda: not any(private_tmp.iterdir()), 10, "dagster dev's temp files to go")
+    assert not up()
