@@ -11,13 +11,13 @@ from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
 from essay_assets.intake.transcripts import Transcript
 from essay_assets.writing.publishing import essay_path
-from essay_assets.writing.quotes import TranscriptIndex, verbatim_problems
 from essay_assets.writing.quality import (
     cost_problems,
     front_matter_problems,
     length_problems,
     structure_problems,
 )
+from essay_assets.writing.quotes import TranscriptIndex, verbatim_problems
 from essay_assets.writing.rendering import parse_essay
 from essay_assets.writing.repair import link_video_id
 

@@ -23,7 +23,12 @@ from essay_assets.storage.raw_store import RawStore
 from essay_assets.storage.warehouse import utc_now
 from essay_assets.writing.quotes import TranscriptIndex
 from essay_assets.writing.rendering import essay_title, normalize_body, render_essay
-from essay_assets.writing.repair import CheckedEssay, UnverifiedQuotes, check_essay, link_video_id
+from essay_assets.writing.repair import (
+    CheckedEssay,
+    UnverifiedQuotes,
+    check_essay,
+    link_video_id,
+)
 
 
 @dataclasses.dataclass(frozen=True)
