@@ -24,7 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-# 0.0.1 was the old system; 0.1.0 added fields, renamed none; 0.2.0 adds title and date for site generators.
+# 0.0.1 was the old system; 0.1.0 added fields, renamed none; 0.2.0 adds the quote counts, and title and
+# date for site generators.
 SCHEMA_VERSION = "0.2.0"
 SCHEMA_ID = "urn:essay-assets:essay-front-matter"  # a name, not a place: the file lives in docs/
 
@@ -42,6 +43,7 @@ class Kind:
 
 TEXT = Kind((str,), "string", pa.string(), (str,))
 COUNT = Kind((int,), "integer", pa.int64(), (int,))
+FLAG = Kind((bool,), "boolean", pa.bool_(), (bool,))
 AMOUNT = Kind((int, float), "number", pa.float64(), (int, float))
 # The record holds the exact moment (the warehouse keeps microseconds); the front matter
 # shows it the reference's way, milliseconds and a Z.
@@ -126,6 +128,16 @@ FIELDS: tuple[EssayField, ...] = (
     _ours("publishedAt", "published_at", TEXT, "Video publication time, ISO 8601, as the source gave it.",
           nullable=True),
     _ours("videoUrl", "video_url", TEXT, "Watch URL.", nullable=True),
+    _ours("quotesVerified", "quotes_verified", COUNT, "Quotations in the published essay: each one matched the "
+          "transcript word for word and (when quotesLinked) links to the moment it starts."),
+    _ours("quotesRepaired", "quotes_repaired", COUNT, "Of those, quotations that did not match in the draft and "
+          "were verified after their section was re-written (ESSAYS_QUOTE_POLICY=repair)."),
+    _ours("quotesRemoved", "quotes_removed", COUNT, "Drafted quotations not published as quotations: unverified "
+          "ones whose quotation marks were removed (kept as paraphrase), or that a re-write dropped."),
+    _ours("linksRemoved", "links_removed", COUNT, "Links removed from the body (neither this video nor a URL "
+          "said in the transcript); their link text is kept."),
+    _ours("quotesLinked", "quotes_linked", FLAG, "True when quotations link to their moment in the video; false "
+          "when the transcript has no times (a .txt file) or the video has no YouTube page (the sample)."),
     # Site generators (Hugo, Jekyll, MkDocs plugins) read a page's title and date only from these keys.
     _ours("title", "essay_title", TEXT, "The essay's title: its `# ` heading."),
     _copy("date", _CREATED_AT, "Same instant as createdAt, under the key site generators read as the page date."),
@@ -172,7 +184,8 @@ class EssayRecord:
 def _fits(value: Any, types: tuple[type, ...], nullable: bool) -> bool:
     if value is None:
         return nullable
-    return isinstance(value, types) and not isinstance(value, bool)
+    # bool is an int in Python: it fits only a field whose kind is a flag.
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
 
 
 def _front_matter_value(field: EssayField, value: Any) -> Any:

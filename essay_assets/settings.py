@@ -40,8 +40,13 @@ DEFAULT_FEED_BASE = "https://www.youtube.com/feeds/videos.xml"
 # and nothing a declaration was built from (cron, retry delay, prompts folder).
 RUN_OVERRIDABLE = frozenset({
     "data_dir", "model", "api_base", "temperature", "max_output_tokens", "essay_style", "context_window",
-    "llm_concurrency", "languages", "allow_translation", "essay_cost_ceiling_cents",
+    "llm_concurrency", "languages", "allow_translation", "essay_cost_ceiling_cents", "quote_policy",
 })
+
+# What happens to a quotation the transcript does not confirm (README "How quotes are verified"):
+# `repair`: one re-write call per affected section, then verified again, leftovers unquoted;
+# `unquote`: the marks go, the words stay as paraphrase, no call; `fail`: the essay fails.
+QUOTE_POLICIES = ("repair", "unquote", "fail")
 
 _SECRET_NAME = re.compile(r"(API_KEY|_TOKEN|PASSWORD|SECRET|_KEY)$", re.IGNORECASE)
 
@@ -109,6 +114,9 @@ class Settings:
     # "whole" (one call writes the essay) or "sectioned" (one call per section, assembled by us:
     # the embedded 135M model cannot hold an outline). Default: sectioned for the embedded model.
     essay_style: str | None = None
+    # repair | unquote | fail (QUOTE_POLICIES); None = unquote for the embedded model (a 135M model
+    # cannot follow a repair instruction), repair for every other model.
+    quote_policy: str | None = None
     # Context window override for models litellm does not know (tokens).
     context_window: int | None = None
     llm_concurrency: int = 8
@@ -185,6 +193,10 @@ class Settings:
         return self.essay_style or ("sectioned" if self.uses_local_model else "whole")
 
     @property
+    def resolved_quote_policy(self) -> str:
+        return self.quote_policy or ("unquote" if self.uses_local_model else "repair")
+
+    @property
     def notes_max_tokens(self) -> int:
         return self.notes_tokens or (100 if self.uses_local_model else 400)
 
@@ -220,6 +232,7 @@ class Settings:
                 chunk_tokens=_opt_int(pick("chunk_tokens", "ESSAYS_CHUNK_TOKENS", None)),
                 notes_tokens=_opt_int(pick("notes_tokens", "ESSAYS_NOTES_TOKENS", None)),
                 essay_style=_opt_style(pick("essay_style", "ESSAYS_ESSAY_STYLE", None)),
+                quote_policy=_opt_quote_policy(pick("quote_policy", "ESSAYS_QUOTE_POLICY", None)),
                 context_window=_opt_int(pick("context_window", "ESSAYS_CONTEXT_WINDOW", None)),
                 llm_concurrency=max(1, int(pick("llm_concurrency", "ESSAYS_LLM_CONCURRENCY", 8))),
                 llm_timeout_s=float(pick("llm_timeout_s", "ESSAYS_LLM_TIMEOUT_S", 600)),
@@ -308,6 +321,15 @@ def _opt_style(value: Any) -> str | None:
         return None
     if value not in ("whole", "sectioned"):
         raise SettingsError(f"ESSAYS_ESSAY_STYLE must be `whole` or `sectioned`, got {value!r}.")
+    return value
+
+
+def _opt_quote_policy(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    value = str(value).strip().lower()
+    if value not in QUOTE_POLICIES:
+        raise SettingsError(f"ESSAYS_QUOTE_POLICY must be one of {', '.join(QUOTE_POLICIES)}, got {value!r}.")
     return value
 
 

@@ -39,6 +39,7 @@ def a_record(**changes) -> EssayRecord:
         "cost_source": "litellm_price_table", "cached_input_tokens": None, "essay_word_count": 900,
         "call_count": 1, "chunk_count": 1, "transcript_source": "user_file", "transcript_language": None,
         "video_title": None, "channel_name": None, "published_at": None, "video_url": None,
+        "quotes_verified": 2, "quotes_repaired": 1, "quotes_removed": 1, "links_removed": 0, "quotes_linked": True,
         "essay_title": "On scaling",
     }
     return EssayRecord({**values, **changes})

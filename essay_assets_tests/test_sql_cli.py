@@ -27,6 +27,12 @@ def _month_start(moment: datetime) -> datetime:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+# What became of each essay's drafted quotations, per model (the last one quotes nobody).
+QUOTE_VERDICTS = {"openai/gpt-4o": ("verified", "verified", "verified", "repaired"),
+                  "openai/gpt-4o-mini": ("verified", "unquoted", "removed"),
+                  "anthropic/claude-sonnet-4": ("verified",), "local/qwen3-4b": ()}
+
+
 @pytest.fixture
 def filled(data_dir: Path):
     """A warehouse with essays of 4 models over 3 months (2 prompt revisions), and failures."""
@@ -48,6 +54,11 @@ def filled(data_dir: Path):
                                                     revision=2, cost_usd_per_call=COST_PER_CALL[model],
                                                     words=900 + 100 * i))
     rows = wr.merge(parts)
+    rows["quotes"] = [quote for essay in rows["essays"]
+                      for quote in wr.synthetic_quotes(essay, QUOTE_VERDICTS[essay["llm_model"]])]
+    stale = rows["essays"][0]  # an earlier publication of the same draft: its rows are not current
+    rows["quotes"] += [{**quote, "quote_index": 10 + quote["quote_index"], "run_id": "an-older-run"}
+                       for quote in wr.synthetic_quotes(stale, ("removed",) * 3)]
     for table, table_rows in rows.items():
         for first in range(0, len(table_rows), 10):  # several segments per table
             warehouse.write(table, table_rows[first:first + 10])
@@ -145,7 +156,8 @@ def test_export_writes_one_readable_parquet_file_per_table(filled, capsys, tmp_p
     printed = capsys.readouterr().out.split()
     videos = len({r["video_id"] for r in filled["rows"]["videos"]})  # revision 2 rewrote some video rows
     expected = {"videos": videos, "transcripts": videos, "llm_calls": len(filled["rows"]["llm_calls"]),
-                "essays": len(filled["rows"]["essays"]), "failures": len(filled["failures"]), "deletions": 0,
+                "essays": len(filled["rows"]["essays"]), "quotes": len(filled["rows"]["quotes"]),
+                "failures": len(filled["failures"]), "deletions": 0,
                 "essay_metadata": videos}
     assert {t.name for t in TABLES} <= set(expected)
     assert sorted(Path(p).name for p in printed) == sorted(f"{name}.parquet" for name in expected)
@@ -166,7 +178,8 @@ def _run_example(capsys, sql: str) -> list[dict]:
 def test_examples_file_names_the_documented_examples():
     assert list(load_examples()) == ["spend_per_model_per_month", "most_expensive_essays",
                                      "essays_per_prompt_revision", "failures_by_reason",
-                                     "tokens_per_transcript_word", "last_month_cost_per_model"]
+                                     "tokens_per_transcript_word", "last_month_cost_per_model",
+                                     "essays_whose_model_invented_quotes"]
     with pytest.raises(ValueError, match="twice"):
         load_examples("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n")
 
@@ -228,4 +241,18 @@ def test_every_example_query_runs_and_adds_up(filled, capsys):
             assert row["cost_usd"] is None and row["essays_with_unknown_cost"] == len(mine)
         else:
             assert row["cost_usd"] == pytest.approx(sum(e["estimated_cost_cents"] for e in mine) / 100, abs=1e-4)
+
+    invented = {r["model"]: r for r in results["essays_whose_model_invented_quotes"]}
+    assert set(invented) == set(wr.MODELS)
+    for model, row in invented.items():
+        verdicts, essays_now = QUOTE_VERDICTS[model], sum(1 for e in current.values() if e["llm_model"] == model)
+        assert row["essays"] == essays_now
+        assert row["quotations_drafted"] == essays_now * len(verdicts)  # stale rows of older runs not counted
+        assert row["verified"] == essays_now * verdicts.count("verified")
+        assert row["repaired"] == essays_now * verdicts.count("repaired")
+        assert row["removed_or_unquoted"] == essays_now * (verdicts.count("unquoted") + verdicts.count("removed"))
+        invented_share = sum(v != "verified" for v in verdicts) / len(verdicts) if verdicts else None
+        assert row["share_invented"] == (pytest.approx(invented_share, abs=1e-3) if verdicts else None)
+        assert row["essays_with_invented_quotes"] == (essays_now if invented_share else 0)
+    assert [r["model"] for r in results["essays_whose_model_invented_quotes"]][0] == "openai/gpt-4o-mini"
 

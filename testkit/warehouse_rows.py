@@ -67,6 +67,23 @@ def synthetic_video(video_id: str, *, created_at: datetime, model: str = "openai
     }
 
 
+def synthetic_quotes(essay: dict, verdicts: tuple[str, ...]) -> list[dict]:
+    """`quotes` rows of one `essays` row (same response_id and run_id), one per verdict."""
+    rows = []
+    for index, verdict in enumerate(verdicts):
+        published = None if verdict in ("unquoted", "removed") else f'"said words {index}"'
+        rows.append({
+            "response_id": essay["response_id"], "quote_index": index, "video_id": essay["video_id"],
+            "prompt_revision": essay["prompt_revision"], "llm_model": essay["llm_model"], "section_index": index,
+            "drafted_text": f'"drafted words {index}"', "published_text": published, "verdict": verdict,
+            "reason": None if verdict == "verified" else "not in the transcript",
+            "match_score": 100.0 if verdict == "verified" else 40.0, "start_s": 12.0 if published else None,
+            "link": f"https://www.youtube.com/watch?v={essay['video_id']}&t=12s" if published else None,
+            "run_id": essay["run_id"], "published_at": essay["created_at"],
+        })
+    return rows
+
+
 def merge(parts: list[dict[str, list[dict]]]) -> dict[str, list[dict]]:
     merged: dict[str, list[dict]] = {}
     for part in parts:

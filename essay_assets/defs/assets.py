@@ -43,6 +43,14 @@ from essay_assets.writing import drafting
 from essay_assets.writing.planning import PromptPlan, plan_prompt
 from essay_assets.writing.prompts import VideoContext, load_prompts
 from essay_assets.writing.publishing import publish_essay
+from essay_assets.writing.quotes import TranscriptIndex
+from essay_assets.writing.rendering import normalize_body
+from essay_assets.writing.repair import (
+    UnverifiedQuotes,
+    link_video_id,
+    repair_requests,
+    write_repairs,
+)
 
 TRANSIENT_RETRIES = 3
 VIDEO_COLUMNS = ("video_id", "title", "channel_name", "channel_id", "published_at", "url", "metadata_source")
@@ -222,7 +230,10 @@ def answer_prompts(context: dg.AssetExecutionContext, config: LLMResponseConfig,
             loop.skip(video_id, "no prompt for this model and revision")
             continue
         plan = PromptPlan.from_json(stored["plan"])
-        fingerprint = drafting.response_fingerprint(plan, settings, stored["transcript_sha256"])
+        # The quote policy changes what is stored (re-written sections), so it is in the fingerprint;
+        # the draft's calls do not depend on it, so they keep their response_id and are reused.
+        fingerprint = {**drafting.response_fingerprint(plan, settings, stored["transcript_sha256"]),
+                       "quote_policy": settings.resolved_quote_policy}
         previous = store.read(store.response_path(video_id, prompt_revision))
         if previous and previous["fingerprint"] == fingerprint and not config.force_refresh:
             loop.succeed(video_id, _response_metadata(previous, reused=True))  # nothing changed: no call, no cost
@@ -258,7 +269,8 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
 
     async def answer(video_id: str, plan: PromptPlan, fingerprint: dict) -> None:
         nonlocal spent_today
-        response_id = stable_hash([fingerprint, context.run.run_id if force_refresh else None])[:32]
+        draft_fingerprint = {k: v for k, v in fingerprint.items() if k != "quote_policy"}
+        response_id = stable_hash([draft_fingerprint, context.run.run_id if force_refresh else None])[:32]
         with loop.attempt(video_id):
             estimate_in, estimate_out = drafting.estimated_tokens(plan, count_tokens)
             estimate = estimate_cost_usd(settings.model, estimate_in, estimate_out,
@@ -274,12 +286,19 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                 draft = await drafting.write_draft(video=_video_context(store, video_id), plan=plan,
                                                    prompts=prompts, ledger=ledger, response_id=response_id,
                                                    count_tokens=count_tokens)
+                repairs, repair_calls = [], []
+                if settings.resolved_quote_policy == "repair":
+                    repairs, repair_calls = await _repair_quotes(store, ledger, video_id, draft.content, response_id,
+                                                                 plan)
             except client.ModelCallError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
+            calls = list(draft.calls) + repair_calls
             record = {"fingerprint": fingerprint, "response_id": response_id, "model": settings.model,
-                      "content": draft.content, "calls": list(draft.calls), "chunk_count": draft.chunk_count,
-                      "totals": totals_from_calls(draft.calls),  # once per video: the essay reads these
-                      "created_at": utc_now().isoformat(), "new_calls": draft.new_calls}
+                      "content": draft.content,  # the raw answer, never rewritten; re-writes go to "repairs"
+                      "repairs": repairs, "calls": calls, "chunk_count": draft.chunk_count,
+                      "totals": totals_from_calls(calls),  # once per video, repairs included: the essay reads these
+                      "created_at": utc_now().isoformat(),
+                      "new_calls": draft.new_calls + sum(1 for c in repair_calls if c["run_id"] == context.run.run_id)}
             store.write(store.response_path(video_id, prompt_revision), record)
             loop.succeed(video_id, _response_metadata(record, reused=False))
 
@@ -287,6 +306,19 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
         await asyncio.gather(*(answer(*job) for job in jobs))
     finally:
         ledger.flush_rows()
+
+
+async def _repair_quotes(store, ledger, video_id: str, content: str, response_id: str,
+                         plan: PromptPlan) -> tuple[list[dict], list[dict]]:
+    """ESSAYS_QUOTE_POLICY=repair: one re-write call per section whose quotations the transcript
+    does not confirm (the essay step verifies the result again)."""
+    found = Transcript.from_json(store.read(store.transcript_path(video_id)))
+    requests = repair_requests(normalize_body(content, "Essay"), TranscriptIndex.from_snippets(found.snippets),
+                               link_video_id(video_id, found.source))
+    if not requests:
+        return [], []
+    return await write_repairs(ledger=ledger, requests=requests, video_id=video_id, response_id=response_id,
+                               prompt_revision=plan.prompt_revision, max_tokens=plan.essay_max_tokens)
 
 
 def _response_metadata(record: dict, *, reused: bool) -> dict:
@@ -302,6 +334,7 @@ def _response_metadata(record: dict, *, reused: bool) -> dict:
         "cost_source": totals["cost_source"],
         "cost_cents_this_run": 0.0 if reused else float(cost_cents or 0.0),
         "response_time_ms": totals["response_time_ms"],
+        "quote_repairs": len(record.get("repairs") or ()),
     }
 
 
@@ -316,7 +349,7 @@ def _spent_today_cents(warehouse) -> float:
 def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySettings, prompt_revision: int) -> None:
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "essay", warehouse)
-    essay_rows = []
+    essay_rows, quote_rows = [], []
     for video_id in loop.keys:
         response = store.read(store.response_path(video_id, prompt_revision))
         transcript_now = store.read(store.transcript_path(video_id))
@@ -325,10 +358,15 @@ def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySetti
             loop.skip(video_id, "no model response for the current transcript and model")
             continue
         with loop.attempt(video_id):
-            published = publish_essay(settings, store, video_id, prompt_revision, response, context.run.run_id)
+            try:
+                published = publish_essay(settings, store, video_id, prompt_revision, response, context.run.run_id)
+            except UnverifiedQuotes as exc:
+                raise StageFailure(str(exc), reason="unverified_quotes") from None
             essay_rows.append(published.row)
+            quote_rows += published.quote_rows
             loop.succeed(video_id, published.metadata)
     warehouse.write("essays", essay_rows)  # files first, then one segment for all their rows
+    warehouse.write("quotes", quote_rows)
     warehouse.maybe_compact()
     warehouse.ensure_database()
     context.add_output_metadata({**row_count(warehouse, "essays"), "dagster/column_lineage": essays_column_lineage()})

@@ -9,6 +9,7 @@ import dagster as dg
 
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
+from essay_assets.intake.transcripts import Transcript
 from essay_assets.writing.publishing import essay_path
 from essay_assets.writing.quality import (
     cost_problems,
@@ -16,7 +17,9 @@ from essay_assets.writing.quality import (
     length_problems,
     structure_problems,
 )
+from essay_assets.writing.quotes import TranscriptIndex, verbatim_problems
 from essay_assets.writing.rendering import parse_essay
+from essay_assets.writing.repair import link_video_id
 
 
 def run_partition_keys(context: dg.AssetCheckExecutionContext) -> list[str]:
@@ -59,14 +62,28 @@ def transcript_is_usable(context: dg.AssetCheckExecutionContext, essay_settings:
     return _result(problems, len(rows))
 
 
-# The essay's checks share one step: each essay file is read and parsed once for all three.
+# The essay's checks share one step: each essay file is read and parsed once for all of them.
 ESSAY_CHECKS = {
     "essay_front_matter_is_complete": "Front matter has every reference field, well typed.",
     "essay_has_structure": "One title, three or more sections, a conclusion, a sane length.",
     "essay_cost_is_known_and_within_ceiling": "Cost is known, and under the per-essay ceiling.",
+    "essay_quotes_are_verbatim": "Every quotation is in the transcript word for word, and its link opens the video "
+                                 "within 10 s of where it starts (no link when the transcript has no times).",
 }
 # A warning, not an error: small local models drift from the outline; the essay is still kept.
 ESSAY_CHECK_SEVERITY = {"essay_has_structure": dg.AssetCheckSeverity.WARN}
+
+
+def quote_problems(store, video_id: str, body: str) -> list[str]:
+    """Re-read the stored transcript and check every quotation of the published body against it,
+    independently of what the essay step recorded."""
+    stored = store.read(store.transcript_path(video_id))
+    if stored is None:
+        return ["no stored transcript to check the quotations against"]
+    transcript = Transcript.from_json(stored)
+    index = TranscriptIndex.from_snippets(transcript.snippets)
+    linked = index.has_times and link_video_id(video_id, transcript.source) is not None
+    return verbatim_problems(body, index, linked=linked)
 
 
 def essay_problems(settings, fields: dict, body: str) -> dict[str, list[str]]:
@@ -85,7 +102,7 @@ def essay_problems(settings, fields: dict, body: str) -> dict[str, list[str]]:
     can_subset=True,
 )
 def essay_checks(context: dg.AssetCheckExecutionContext, essay_settings: EssaySettings):
-    settings = essay_settings.get()
+    settings, store, _ = essay_settings.parts()
     selected = [key.name for key in context.selected_asset_check_keys]
     problems: dict[str, dict[str, list[str]]] = {name: {} for name in selected}
     checked = 0
@@ -98,6 +115,8 @@ def essay_checks(context: dg.AssetCheckExecutionContext, essay_settings: EssaySe
         for name, found in essay_problems(settings, fields, body).items():
             if found and name in problems:
                 problems[name][video_id] = found
+        if "essay_quotes_are_verbatim" in problems and (found := quote_problems(store, video_id, body)):
+            problems["essay_quotes_are_verbatim"][video_id] = found
     for name in selected:
         yield _result(problems[name], checked, ESSAY_CHECK_SEVERITY.get(name, dg.AssetCheckSeverity.ERROR),
                       check_name=name)

@@ -23,6 +23,9 @@ class EssaySettings(dg.ConfigurableResource):
     temperature: float | None = Field(default=None, description=f"Sampling temperature. {_FROM_ENVIRONMENT}")
     max_output_tokens: int | None = Field(default=None, description=f"Essay length cap in tokens. {_FROM_ENVIRONMENT}")
     essay_style: str | None = Field(default=None, description=f"`whole` or `sectioned`. {_FROM_ENVIRONMENT}")
+    quote_policy: str | None = Field(
+        default=None, description=f"What happens to a quotation the transcript does not confirm: `repair`, "
+                                  f"`unquote` or `fail`. {_FROM_ENVIRONMENT}")
     context_window: int | None = Field(
         default=None, description=f"Context window (tokens) of a model litellm does not know. {_FROM_ENVIRONMENT}")
     llm_concurrency: int | None = Field(

@@ -84,8 +84,11 @@ LLM_CALLS = Table(
         Column("response_id", S, "The essay attempt this call belongs to (all calls of one essay share it)."),
         Column("video_id", S, "YouTube video ID."),
         Column("run_id", S, "Dagster run that made the call."),
-        Column("stage", S, "chunk_notes (map step over a transcript chunk) | essay (final essay)."),
-        Column("chunk_index", I, "Chunk number for chunk_notes calls, null for the essay call."),
+        Column("stage", S, "chunk_notes (map step over a transcript chunk) | essay (final essay) | essay_section "
+                           "(one section of a sectioned essay) | quote_repair (re-write of a section whose "
+                           "quotations did not match the transcript)."),
+        Column("chunk_index", I, "Chunk number for chunk_notes calls, section number for essay_section and "
+                                 "quote_repair calls, null for the essay call."),
         Column("prompt_revision", I, "System prompt revision used."),
         Column("model_requested", S, "Model name as we asked litellm for it."),
         Column("model_answered", S, "Model name the provider reported in its answer."),
@@ -120,6 +123,38 @@ ESSAYS = Table(
     ),
 )
 
+QUOTES = Table(
+    "quotes",
+    ("response_id", "quote_index"),
+    "One row per quotation found in an essay's draft (and per quotation a quote-repair re-write added), with "
+    "what became of it. The rows of an essay's current publication share its `essays.run_id`; a new draft "
+    "(new response_id) gets rows of its own.",
+    (
+        Column("response_id", S, "The draft the quotation was found in: links to essays.response_id and llm_calls."),
+        Column("quote_index", I, "Position of the quotation in the draft, from 0; quotations a re-write added "
+                                 "come after the drafted ones."),
+        Column("video_id", S, "YouTube video ID."),
+        Column("prompt_revision", I, "System prompt revision of the essay."),
+        Column("llm_model", S, "Model that drafted the quotation."),
+        Column("section_index", I, "Which `## ` section holds it, from 0; null before the first section."),
+        Column("drafted_text", S, "The quotation as the model wrote it, marks included; null when a re-write "
+                                  "added it."),
+        Column("published_text", S, "As published, in the transcript's words with its marks; null when it was "
+                                    "not published as a quotation."),
+        Column("verdict", S, "verified (matched as drafted) | repaired (matched after its section was re-written) "
+                             "| unquoted (marks removed, words kept as paraphrase) | removed (the re-write dropped "
+                             "it)."),
+        Column("reason", S, "Why it did not match the transcript, e.g. \"content words differ: 'never' instead of "
+                            "'not'\"; null when verified as drafted."),
+        Column("match_score", F, "0..100: similarity to the closest transcript passage (100 = exact)."),
+        Column("start_s", F, "Start (seconds) of the caption snippet where the published quotation begins; null "
+                             "when not published as a quotation or the transcript has no times."),
+        Column("link", S, "The published link to that moment (`watch?v=<id>&t=<N>s`); null when not linked."),
+        Column("run_id", S, "Dagster run that published the essay."),
+        Column("published_at", TS, "When the essay holding it was published."),
+    ),
+)
+
 FAILURES = Table(
     "failures",
     ("failure_id",),
@@ -145,7 +180,7 @@ DELETIONS = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (VIDEOS, TRANSCRIPTS, LLM_CALLS, ESSAYS, FAILURES, DELETIONS)
+TABLES: tuple[Table, ...] = (VIDEOS, TRANSCRIPTS, LLM_CALLS, ESSAYS, QUOTES, FAILURES, DELETIONS)
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 # The view that mirrors the front matter of current essays one-to-one (reference names first);

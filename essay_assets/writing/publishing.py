@@ -25,7 +25,15 @@ from essay_assets.model_calls.ledger import response_totals
 from essay_assets.settings import Settings
 from essay_assets.storage.files import atomic_write_text
 from essay_assets.storage.raw_store import RawStore
+from essay_assets.storage.warehouse import utc_now
+from essay_assets.writing.quotes import TranscriptIndex
 from essay_assets.writing.rendering import essay_title, normalize_body, render_essay
+from essay_assets.writing.repair import (
+    CheckedEssay,
+    UnverifiedQuotes,
+    check_essay,
+    link_video_id,
+)
 
 REVISIONS_FOLDER = "revisions"
 # `<id>.r<N>.md`; video IDs never contain a dot, so the ID is everything before the first one.
@@ -38,6 +46,7 @@ class Published:
     front_matter: dict[str, Any]
     metadata: dict[str, Any]
     row: dict[str, Any]  # for the essays table
+    quote_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # for the quotes table
 
 
 def essay_path(essays_dir: Path, video_id: str, revision: int | None = None) -> Path:
@@ -100,7 +109,7 @@ def _move_revisions_once(essays_dir: Path) -> None:
 
 
 def build_record(*, video_id: str, revision: int, response: dict[str, Any], transcript: Transcript,
-                 video: dict[str, Any], body: str) -> EssayRecord:
+                 video: dict[str, Any], body: str, quotes: CheckedEssay) -> EssayRecord:
     """Every reference field with its old meaning; the totals are those stored with the response."""
     totals = response_totals(response)
     return EssayRecord({
@@ -127,6 +136,11 @@ def build_record(*, video_id: str, revision: int, response: dict[str, Any], tran
         "channel_name": video.get("channel_name"),
         "published_at": video.get("published_at"),
         "video_url": video.get("url"),
+        "quotes_verified": quotes.quotes_verified,
+        "quotes_repaired": quotes.quotes_repaired,
+        "quotes_removed": quotes.quotes_removed,
+        "links_removed": quotes.links_removed,
+        "quotes_linked": quotes.linked,
         "essay_title": essay_title(body),
     })
 
@@ -137,8 +151,17 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
     video = read_video_record(store, video_id)
     fallback_title = f"Reflections on {video['title']}" if video.get("title") else "Reflections on the conversation"
     body = normalize_body(response["content"], fallback_title)
+    # The raw answer stays as the model wrote it (in the ledger and the response record); what is
+    # published is the verified body: foreign links out, quotations checked (README "How quotes are verified").
+    policy = settings.resolved_quote_policy
+    quotes = check_essay(body, TranscriptIndex.from_snippets(transcript.snippets),
+                         video_id=link_video_id(video_id, transcript.source), policy=policy,
+                         repairs=response.get("repairs") or ())
+    if policy == "fail" and quotes.unverified:
+        raise UnverifiedQuotes(video_id, quotes.unverified)
+    body = quotes.body
     record = build_record(video_id=video_id, revision=revision, response=response, transcript=transcript,
-                          video=video, body=body)
+                          video=video, body=body, quotes=quotes)
     fields = record.front_matter()
     text = render_essay(fields, body)
     _move_revisions_once(settings.essays_dir)
@@ -148,6 +171,14 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
     atomic_write_text(current_path, text)
     row = {**record.warehouse_row(), "response_id": response["response_id"], "path": str(revision_path),
            "run_id": run_id}
+    published_at = utc_now()
+    quote_rows = [{
+        "response_id": response["response_id"], "quote_index": number, "video_id": video_id,
+        "prompt_revision": revision, "llm_model": response["model"], "section_index": verdict.section,
+        "drafted_text": verdict.drafted, "published_text": verdict.published, "verdict": verdict.verdict,
+        "reason": verdict.reason, "match_score": verdict.score, "start_s": verdict.start_s, "link": verdict.link,
+        "run_id": run_id, "published_at": published_at,
+    } for number, verdict in enumerate(quotes.verdicts)]
     cost = fields["estimatedCostCents"]
     metadata = {
         "path": dg.MetadataValue.path(str(current_path)),
@@ -159,5 +190,9 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
         **({"cost_cents": float(cost)} if cost is not None else {"cost_unknown": True}),
         "cost_source": fields["costSource"],
         "prompt_revision": revision,
+        "quotes_verified": quotes.quotes_verified,
+        "quotes_repaired": quotes.quotes_repaired,
+        "quotes_removed": quotes.quotes_removed,
+        "links_removed": quotes.links_removed,
     }
-    return Published(str(current_path), fields, metadata, row)
+    return Published(str(current_path), fields, metadata, row, quote_rows)

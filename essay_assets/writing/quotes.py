@@ -37,8 +37,8 @@ from essay_assets.writing.links import (
 
 __all__ = [
     "LINK_TOLERANCE_S", "MAX_ELLIPSIS_GAP_WORDS", "MIN_QUOTE_WORDS", "QuoteMatch", "QuoteOutcome", "Quotation",
-    "TranscriptIndex", "VerifiedBody", "clean_links", "find_quotations", "match_quote", "quote_link", "quote_url",
-    "strip_model_timestamps", "unquote", "verify_quotes",
+    "TranscriptIndex", "VerifiedBody", "clean_links", "closest_passage", "find_quotations", "match_quote",
+    "quote_link", "quote_url", "strip_model_timestamps", "unquote", "verbatim_problems", "verify_quotes",
 ]
 
 MIN_QUOTE_WORDS = 2  # "x" with one word is a term in scare quotes, not a quotation
@@ -223,6 +223,19 @@ def match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
         start_s = index.snippet_starts[index.snippet_of(found[0])] if index.has_times else None
         return QuoteMatch(True, " … ".join(texts), start_s, 100.0, "")
     return _explain_failure(index, pieces)
+
+
+def closest_passage(index: TranscriptIndex, quoted: str, context_words: int = 8) -> str | None:
+    """The transcript's own words around the passage closest to `quoted` (a few words either side),
+    for telling a model what the speakers really said; None when nothing in the transcript is close."""
+    words = [word for piece in _ELLIPSIS_RE.split(quoted) for word in _tokens(piece)]
+    if not words:
+        return None
+    score, window = _score(index, words)
+    if window is None or score < NOT_FOUND_SCORE:
+        return None
+    first, end = max(0, window[0] - context_words), min(len(index.tokens), window[1] + context_words)
+    return index.original_words(first, end) or None
 
 
 def _find_in_order(index: TranscriptIndex, pieces: list[list[str]]) -> list[int] | None:
@@ -471,3 +484,22 @@ def unquote(body: str, quotations: Sequence[Quotation],
                                      score=match.score if match else 0.0, start_s=None, link=None,
                                      reason=match.reason if match else "not verified against the transcript"))
     return body, tuple(reversed(outcomes))
+
+
+def verbatim_problems(body: str, index: TranscriptIndex, *, linked: bool) -> list[str]:
+    """What an independent reader of a published essay would object to: a quotation that does not
+    match the transcript, or whose link is missing (`linked`), present (not `linked`), or more than
+    LINK_TOLERANCE_S from the moment the quotation starts."""
+    problems = []
+    for quotation in find_quotations(body):
+        match = match_quote(index, quotation.text)
+        shown = quotation.text if len(quotation.text) <= 80 else quotation.text[:77] + "..."
+        if not match.verified:
+            problems.append(f'"{shown}" is not in the transcript ({match.reason})')
+        elif not linked and quotation.link_s is not None:
+            problems.append(f'"{shown}" links to {quotation.link_s:g}s, but this transcript has no times to link')
+        elif linked and quotation.link_s is None:
+            problems.append(f'"{shown}" has no link to its moment in the video')
+        elif linked and match.start_s is not None and abs(quotation.link_s - match.start_s) > LINK_TOLERANCE_S:
+            problems.append(f'"{shown}" links to {quotation.link_s:g}s but starts at {match.start_s:g}s')
+    return problems

@@ -87,3 +87,24 @@ WHERE created_at AT TIME ZONE 'UTC' >= date_trunc('month', now() AT TIME ZONE 'U
   AND created_at AT TIME ZONE 'UTC' < date_trunc('month', now() AT TIME ZONE 'UTC')
 GROUP BY llm_model
 ORDER BY cost_usd DESC NULLS LAST, model;
+
+-- name: essays_whose_model_invented_quotes
+-- Per model, over the current essays: the quotations their drafts held and what became of them
+-- (README "How quotes are verified"). A quotation is invented when the drafted words were not
+-- the speakers' own: repaired, unquoted or removed. Rows of an essay's current publication share
+-- its run_id; quotations a re-write added (no drafted_text) are not counted as drafted.
+SELECT
+    e.llm_model AS model,
+    count(DISTINCT e.video_id) AS essays,
+    count(DISTINCT e.video_id) FILTER (WHERE q.verdict <> 'verified') AS essays_with_invented_quotes,
+    count(q.quote_index) AS quotations_drafted,
+    count(q.quote_index) FILTER (WHERE q.verdict = 'verified') AS verified,
+    count(q.quote_index) FILTER (WHERE q.verdict = 'repaired') AS repaired,
+    count(q.quote_index) FILTER (WHERE q.verdict IN ('unquoted', 'removed')) AS removed_or_unquoted,
+    round(count(q.quote_index) FILTER (WHERE q.verdict <> 'verified')
+          / nullif(count(q.quote_index), 0), 3) AS share_invented
+FROM current_essays e
+LEFT JOIN quotes q
+    ON q.response_id = e.response_id AND q.run_id = e.run_id AND q.drafted_text IS NOT NULL
+GROUP BY e.llm_model
+ORDER BY share_invented DESC NULLS LAST, model;
