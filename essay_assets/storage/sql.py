@@ -87,13 +87,27 @@ def _cell(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class ExportError(Exception):
+    """The export folder cannot be made or written; the message names it and what to do."""
+
+
 def export_tables(settings: Settings, directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
+    hint = "Name a folder you can write to (it is created if missing)."
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ExportError(f"cannot export to {directory}: it is a file, not a folder. {hint}") from None
+    except OSError as exc:
+        raise ExportError(f"cannot export to {directory}: {exc.strerror or exc}. {hint}") from None
     written = []
     with contextlib.closing(warehouse_for(settings).connect()) as con:
         for name in [t.name for t in TABLES] + ["essay_metadata"]:
             path = directory / f"{name}.parquet"
             escaped = str(path).replace("'", "''")
-            con.execute(f"COPY (SELECT * FROM {name}) TO '{escaped}' (FORMAT parquet)")
+            try:
+                con.execute(f"COPY (SELECT * FROM {name}) TO '{escaped}' (FORMAT parquet)")
+            except (duckdb.IOException, duckdb.PermissionException) as exc:
+                first = str(exc).splitlines()[0]
+                raise ExportError(f"cannot write {path}: {first}. {hint}") from None
             written.append(path)
     return written
