@@ -3,16 +3,22 @@ that reaches outside the warehouse each give one clear line and cost nothing; no
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import logging
 import os
 import subprocess
 import sys
+import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from essay_assets.settings import Settings, SettingsError, unknown_config_keys
+from essay_assets.storage.sql import confine
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets_tests.support.chain import run_chain, write_transcript
 
@@ -218,3 +224,83 @@ def test_zero_output_tokens_are_refused_before_any_request(llm_server, data_dir)
     assert "did you mean `max_output_tokens`?" in done.stderr  # the misspelling is named too
     assert llm_server.call_count == 0
     assert not (data_dir / "essays").exists() or not list((data_dir / "essays").glob("*.md"))
+
+
+# ---- 12. essays sql reads the warehouse and nothing else ---------------------------------------
+
+class _CountingHandler(http.server.BaseHTTPRequestHandler):
+    hits = 0
+
+    def do_GET(self):
+        type(self).hits += 1
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"a,b\n1,2\n")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def counting_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CountingHandler)
+    _CountingHandler.hits = 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_sql_escapes_are_refused_and_warehouse_queries_work(data_dir, tmp_path, capsys, counting_server):
+    from essay_assets.cli.main import main
+
+    warehouse = warehouse_for(Settings.from_env())
+    warehouse.write("failures", [{"failure_id": "f1", "video_id": VIDEO, "stage": "transcript",
+                                  "reason": "bad_transcript_file", "message": "m", "run_id": "r",
+                                  "failed_at": datetime.now(timezone.utc)}])
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret\n")
+    (tmp_path / "secret.csv").write_text("a,b\n1,2\n")
+    url = f"http://127.0.0.1:{counting_server.server_address[1]}/x.csv"
+    escapes = [f"SELECT * FROM read_blob('{secret}')", f"SELECT * FROM read_text('{secret}')",
+               "SELECT * FROM read_blob('/etc/shadow')", "SELECT * FROM glob('/root/*')",
+               f"SELECT * FROM glob('{tmp_path}/*')", f"SELECT * FROM read_csv('{tmp_path / 'secret.csv'}')",
+               f"SELECT * FROM read_csv('{url}')", "SELECT * FROM read_json('https://example.com/x.json')",
+               f"SELECT * FROM read_blob('{warehouse.root}/../config.yaml')",
+               "SELECT * FROM read_blob('/proc/self/environ')"]
+    for query in escapes:
+        code = main(["sql", query])
+        captured = capsys.readouterr()
+        assert code != 0, query
+        assert "top secret" not in captured.out and "1,2" not in captured.out
+        assert "reads the warehouse's tables and views only" in captured.err, (query, captured.err)
+        assert "Traceback" not in captured.err
+    assert _CountingHandler.hits == 0  # nothing reached the network
+
+    assert main(["sql", "SELECT video_id, reason FROM failures", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["video_id,reason", f"{VIDEO},bad_transcript_file"]
+    # the views read the warehouse's own Parquet files, by any spelling of its path
+    assert main(["sql", f"SELECT count(*) AS n FROM read_parquet('{warehouse.root}/failures/*.parquet')"]) == 0
+    assert "1" in capsys.readouterr().out
+
+
+def test_the_sql_session_cannot_turn_access_back_on(data_dir):
+    warehouse = warehouse_for(Settings.from_env())
+    with contextlib.closing(warehouse.connect()) as con:
+        confine(con, warehouse.root)
+        settings = dict(con.sql("SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', "
+                                "'autoload_known_extensions', 'autoinstall_known_extensions', "
+                                "'lock_configuration')").fetchall())
+        assert settings == {"enable_external_access": "false", "autoload_known_extensions": "false",
+                            "autoinstall_known_extensions": "false", "lock_configuration": "true"}
+        for statement in ("SET enable_external_access = true", "SET autoinstall_known_extensions = true",
+                          "RESET lock_configuration"):
+            with pytest.raises(duckdb.Error, match="locked"):
+                con.execute(statement)
+        with pytest.raises(duckdb.Error):
+            con.execute("LOAD httpfs")
+        assert con.execute("SELECT count(*) FROM essay_metadata").fetchall() == [(0,)]
