@@ -13,6 +13,9 @@ the config file.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -223,31 +226,42 @@ class Settings:
             return file_values.get(name, default)
 
         try:
-            return cls(
+            settings = cls(
                 data_dir=data_dir,
                 model=str(pick("model", "ESSAYS_MODEL", LOCAL_MODEL)),
                 api_base=pick("api_base", "ESSAYS_API_BASE", None) or None,
-                temperature=float(pick("temperature", "ESSAYS_TEMPERATURE", 0.7)),
-                max_output_tokens=_opt_int(pick("max_output_tokens", "ESSAYS_MAX_OUTPUT_TOKENS", None)),
-                chunk_tokens=_opt_int(pick("chunk_tokens", "ESSAYS_CHUNK_TOKENS", None)),
-                notes_tokens=_opt_int(pick("notes_tokens", "ESSAYS_NOTES_TOKENS", None)),
+                temperature=_number("temperature", pick("temperature", "ESSAYS_TEMPERATURE", 0.7), float, 0, 2),
+                max_output_tokens=_opt_positive_int("max_output_tokens",
+                                                    pick("max_output_tokens", "ESSAYS_MAX_OUTPUT_TOKENS", None)),
+                chunk_tokens=_opt_positive_int("chunk_tokens", pick("chunk_tokens", "ESSAYS_CHUNK_TOKENS", None)),
+                notes_tokens=_opt_positive_int("notes_tokens", pick("notes_tokens", "ESSAYS_NOTES_TOKENS", None)),
                 essay_style=_opt_style(pick("essay_style", "ESSAYS_ESSAY_STYLE", None)),
                 quote_policy=_opt_quote_policy(pick("quote_policy", "ESSAYS_QUOTE_POLICY", None)),
-                context_window=_opt_int(pick("context_window", "ESSAYS_CONTEXT_WINDOW", None)),
-                llm_concurrency=max(1, int(pick("llm_concurrency", "ESSAYS_LLM_CONCURRENCY", 8))),
-                llm_timeout_s=float(pick("llm_timeout_s", "ESSAYS_LLM_TIMEOUT_S", 600)),
-                llm_max_attempts=max(1, int(pick("llm_max_attempts", "ESSAYS_LLM_MAX_ATTEMPTS", 4))),
-                llm_retry_base_s=float(pick("llm_retry_base_s", "ESSAYS_LLM_RETRY_BASE_S", 2.0)),
+                context_window=_opt_positive_int("context_window",
+                                                 pick("context_window", "ESSAYS_CONTEXT_WINDOW", None)),
+                llm_concurrency=_number("llm_concurrency", pick("llm_concurrency", "ESSAYS_LLM_CONCURRENCY", 8), int, 1),
+                llm_timeout_s=_number("llm_timeout_s", pick("llm_timeout_s", "ESSAYS_LLM_TIMEOUT_S", 600), float,
+                                      0, exclusive_low=True),
+                llm_max_attempts=_number("llm_max_attempts", pick("llm_max_attempts", "ESSAYS_LLM_MAX_ATTEMPTS", 4),
+                                         int, 1),
+                llm_retry_base_s=_number("llm_retry_base_s", pick("llm_retry_base_s", "ESSAYS_LLM_RETRY_BASE_S", 2.0),
+                                         float, 0),
                 languages=_as_tuple(pick("languages", "ESSAYS_LANGUAGES", ("en",))),
                 allow_translation=_as_bool(pick("allow_translation", "ESSAYS_ALLOW_TRANSLATION", False)),
-                youtube_min_interval_s=float(pick("youtube_min_interval_s", "ESSAYS_YOUTUBE_MIN_INTERVAL_S", 1.0)),
-                essay_cost_ceiling_cents=_opt_float(pick("essay_cost_ceiling_cents", "ESSAYS_ESSAY_COST_CEILING_CENTS", None)),
-                daily_cost_ceiling_cents=_opt_float(pick("daily_cost_ceiling_cents", "ESSAYS_DAILY_COST_CEILING_CENTS", None)),
+                youtube_min_interval_s=_number("youtube_min_interval_s", pick(
+                    "youtube_min_interval_s", "ESSAYS_YOUTUBE_MIN_INTERVAL_S", 1.0), float, 0),
+                essay_cost_ceiling_cents=_opt_ceiling("essay_cost_ceiling_cents", pick(
+                    "essay_cost_ceiling_cents", "ESSAYS_ESSAY_COST_CEILING_CENTS", None)),
+                daily_cost_ceiling_cents=_opt_ceiling("daily_cost_ceiling_cents", pick(
+                    "daily_cost_ceiling_cents", "ESSAYS_DAILY_COST_CEILING_CENTS", None)),
                 model_prices=_parse_prices(file_values.get("model_prices") or {}),
-                min_essay_words=int(pick("min_essay_words", "ESSAYS_MIN_ESSAY_WORDS", 150)),
-                max_essay_words=int(pick("max_essay_words", "ESSAYS_MAX_ESSAY_WORDS", 6000)),
-                schedule_cron=str(pick("schedule_cron", "ESSAYS_SCHEDULE_CRON", "0 6 * * *")),
-                step_retry_delay_s=float(pick("step_retry_delay_s", "ESSAYS_STEP_RETRY_DELAY_S", 10.0)),
+                min_essay_words=_number("min_essay_words", pick("min_essay_words", "ESSAYS_MIN_ESSAY_WORDS", 150),
+                                        int, 0),
+                max_essay_words=_number("max_essay_words", pick("max_essay_words", "ESSAYS_MAX_ESSAY_WORDS", 6000),
+                                        int, 1),
+                schedule_cron=_cron(pick("schedule_cron", "ESSAYS_SCHEDULE_CRON", "0 6 * * *")),
+                step_retry_delay_s=_number("step_retry_delay_s", pick(
+                    "step_retry_delay_s", "ESSAYS_STEP_RETRY_DELAY_S", 10.0), float, 0),
                 prompts_dir=_opt_path(pick("prompts_dir", "ESSAYS_PROMPTS_DIR", None)),
                 oembed_url=str(pick("oembed_url", "ESSAYS_OEMBED_URL", DEFAULT_OEMBED_URL)),
                 youtube_feed_base=str(pick("youtube_feed_base", "ESSAYS_YOUTUBE_FEED_BASE", DEFAULT_FEED_BASE)).rstrip("?"),
@@ -260,6 +274,113 @@ class Settings:
                 f"A setting could not be read ({exc}). Check the ESSAYS_* environment "
                 f"variables and {data_dir / 'config.yaml'}."
             ) from exc
+        if settings.min_essay_words > settings.max_essay_words:
+            raise SettingsError(
+                f"{_name('min_essay_words')} ({settings.min_essay_words}) is above {_name('max_essay_words')} "
+                f"({settings.max_essay_words}); set the minimum at or below the maximum.")
+        return settings
+
+
+# Every key data/config.yaml may hold: the settings above in lower case, without `ESSAYS_`.
+CONFIG_FILE_KEYS = frozenset({
+    "model", "api_base", "temperature", "max_output_tokens", "chunk_tokens", "notes_tokens", "essay_style",
+    "context_window", "llm_concurrency", "llm_timeout_s", "llm_max_attempts", "llm_retry_base_s", "languages",
+    "allow_translation", "youtube_min_interval_s", "essay_cost_ceiling_cents", "daily_cost_ceiling_cents",
+    "model_prices", "min_essay_words", "max_essay_words", "schedule_cron", "step_retry_delay_s", "prompts_dir",
+    "oembed_url", "youtube_feed_base",
+})
+
+_log = logging.getLogger(__name__)
+_warned: set[tuple[str, str]] = set()  # (config file, key): warned once per process, not per run
+
+
+def unknown_config_keys(path: Path, values: Mapping[str, Any]) -> list[str]:
+    """A warning per key of config.yaml that is no setting (a misspelling would otherwise be
+    silently ignored), naming the closest known key. Logged once per process, not per run."""
+    messages = []
+    for key in sorted(str(k) for k in values if str(k) not in CONFIG_FILE_KEYS):
+        close = difflib.get_close_matches(key.lower(), sorted(CONFIG_FILE_KEYS), n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else "the known keys are in README.md's Settings table."
+        message = f"essays: warning: {path} has an unknown setting `{key}`, which is ignored; {hint}"
+        messages.append(message)
+        if (str(path), key) not in _warned:
+            _warned.add((str(path), key))
+            _log.warning(message)
+    return messages
+
+
+def _name(field: str) -> str:
+    return f"ESSAYS_{field.upper()} ({field} in config.yaml)"
+
+
+def _number(field: str, value: Any, kind: type, low: float, high: float | None = None, *,
+            exclusive_low: bool = False) -> Any:
+    """`value` as an int or float in range, or a SettingsError naming the setting and the range."""
+    wanted = ("a whole number" if kind is int else "a number") + (
+        f" above {low:g}" if exclusive_low else f" from {low:g} to {high:g}" if high is not None else f" of at least {low:g}")
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if kind is int:
+            number: Any = int(value) if not isinstance(value, float) or value.is_integer() else None
+            if number is None:
+                raise ValueError
+        else:
+            number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise SettingsError(f"{_name(field)} must be {wanted}, got {value!r}.") from None
+    if not math.isfinite(number) or number < low or (exclusive_low and number == low) or (
+            high is not None and number > high):
+        raise SettingsError(f"{_name(field)} must be {wanted}, got {value!r}.")
+    return number
+
+
+def _opt_positive_int(field: str, value: Any) -> int | None:
+    return None if value in (None, "") else _number(field, value, int, 1)
+
+
+def _opt_ceiling(field: str, value: Any) -> float | None:
+    return None if value in (None, "") else _number(field, value, float, 0)
+
+
+# One cron field: `*` or a value or range (names for months and weekdays, `L`/`W`/`#` as croniter
+# reads them), each with an optional `/step`, comma-separated. Dagster checks the rest at load.
+_CRON_ITEM = re.compile(r"^(\*|\?|[0-9a-z]+(-[0-9a-z]+)?|[0-9]+[lw]|[0-9a-z]+#[1-5]|l|lw)(/[0-9]+)?$")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_NAMES = (set(), set(), set(), set(_MONTHS), set(_WEEKDAYS))
+_CRON_ALIASES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def _cron(value: Any) -> str:
+    text = " ".join(str(value).split())
+    problem = _cron_problem(text.lower())
+    if problem:
+        raise SettingsError(
+            f"{_name('schedule_cron')} is not a cron expression ({problem}): {value!r}. Use five fields, "
+            "minute hour day-of-month month day-of-week, e.g. `0 6 * * *` for 06:00 every day.")
+    return text
+
+
+def _cron_problem(text: str) -> str | None:
+    if text in _CRON_ALIASES:
+        return None
+    fields = text.split(" ")
+    if len(fields) != 5:
+        return f"{len(fields)} field{'s' if len(fields) != 1 else ''}, not 5"
+    labels = ("minute", "hour", "day of month", "month", "day of week")
+    for field, label, (low, high), names in zip(fields, labels, _CRON_RANGES, _CRON_NAMES):
+        for item in field.split(","):
+            if not _CRON_ITEM.match(item):
+                return f"the {label} field `{field}`"
+            base = item.partition("/")[0].partition("#")[0]
+            if re.fullmatch(r"[0-9]+[lw]", base):  # `5L`: the last Friday; `15W`: the weekday nearest the 15th
+                base = base[:-1]
+            bounds = [] if base in ("*", "?", "l", "lw") else base.split("-")
+            if any(b not in names and not (b.isdigit() and low <= int(b) <= high) for b in bounds):
+                return f"the {label} field `{field}`: values run from {low} to {high}"
+    return None
 
 
 def _proxy_from_env(env: Mapping[str, str]) -> ProxySettings | None:
@@ -273,11 +394,21 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                            "it should be a YAML file of `setting: value` lines. Fix it or delete it.") from None
+    except OSError as exc:
+        raise SettingsError(f"{path} cannot be read ({exc.strerror or exc}); it should be a YAML file of "
+                            "`setting: value` lines. Fix it or delete it.") from None
     except yaml.YAMLError as exc:
-        raise SettingsError(f"{path} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SettingsError(f"{path} is not valid YAML ({problem}{where}). Fix it or delete it.") from None
     if not isinstance(loaded, dict):
         raise SettingsError(f"{path} must hold a mapping of setting: value, got {type(loaded).__name__}.")
+    unknown_config_keys(path, loaded)
     return loaded
 
 
@@ -289,12 +420,24 @@ def _parse_prices(raw: dict[str, Any]) -> dict[str, ModelPrice]:
                 f"model_prices.{model} needs at least `input` and `output` (USD per million tokens)."
             )
         prices[str(model)] = ModelPrice(
-            input=float(spec["input"]),
-            output=float(spec["output"]),
-            cached_input=_opt_float(spec.get("cached_input")),
-            reasoning=_opt_float(spec.get("reasoning")),
-        )
+            input=_price(model, spec, "input"), output=_price(model, spec, "output"),
+            cached_input=_price(model, spec, "cached_input"), reasoning=_price(model, spec, "reasoning"))
     return prices
+
+
+def _price(model: Any, spec: Mapping[str, Any], part: str) -> float | None:
+    """One price of `model_prices.<model>`: USD per million tokens, at least 0 (optional parts may be absent)."""
+    value = spec.get(part)
+    if value in (None, "") and part in ("cached_input", "reasoning"):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise SettingsError(f"model_prices.{model}.{part} in config.yaml must be a number of at least 0 "
+                            f"(USD per million tokens), got {value!r}.")
+    return number
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:
@@ -310,10 +453,6 @@ def _as_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value in (None, "") else float(value)
 
 
 def _opt_style(value: Any) -> str | None:
@@ -335,7 +474,3 @@ def _opt_quote_policy(value: Any) -> str | None:
 
 def _opt_path(value: Any) -> Path | None:
     return None if value in (None, "") else Path(str(value)).expanduser()
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value in (None, "") else int(value)

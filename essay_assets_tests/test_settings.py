@@ -57,12 +57,12 @@ def test_per_run_overrides_beat_env_and_are_validated_like_env_values(tmp_path):
     environ = {"ESSAYS_DATA_DIR": str(tmp_path), "ESSAYS_MODEL": "openai/gpt-4o", "ESSAYS_TEMPERATURE": "0.9",
                "ESSAYS_LANGUAGES": "de"}
     overridden = Settings.from_env(environ, overrides={
-        "model": "openai/gpt-4o-mini", "temperature": "0.1", "languages": ["en", "fr"], "llm_concurrency": 0,
+        "model": "openai/gpt-4o-mini", "temperature": "0.1", "languages": ["en", "fr"], "llm_concurrency": "3",
         "allow_translation": "yes", "essay_cost_ceiling_cents": 12, "max_output_tokens": None})
     assert overridden.model == "openai/gpt-4o-mini"
     assert overridden.temperature == 0.1  # parsed as an env value would be
     assert overridden.languages == ("en", "fr")
-    assert overridden.llm_concurrency == 1  # clamped as an env value would be
+    assert overridden.llm_concurrency == 3  # parsed as an env value would be
     assert overridden.allow_translation is True and overridden.essay_cost_ceiling_cents == 12.0
     assert overridden.max_output_tokens is None  # None: not overridden
 
@@ -74,6 +74,8 @@ def test_per_run_overrides_beat_env_and_are_validated_like_env_values(tmp_path):
 
     with pytest.raises(SettingsError, match="must be `whole` or `sectioned`"):
         Settings.from_env(environ, overrides={"essay_style": "haiku"})
+    with pytest.raises(SettingsError, match="ESSAYS_LLM_CONCURRENCY .* at least 1"):  # checked as an env value
+        Settings.from_env(environ, overrides={"llm_concurrency": 0})
     with pytest.raises(SettingsError, match="cannot be overridden per run: schedule_cron"):
         Settings.from_env(environ, overrides={"schedule_cron": "* * * * *"})
 

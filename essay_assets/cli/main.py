@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="write essays for videos (IDs, video, playlist or channel URLs)")
     run.add_argument("videos", nargs="+")
     run.add_argument("--force-refresh", action="store_true", help="call the model again even if an answer is stored")
-    commands.add_parser("demo", help="write an essay from the bundled sample transcript, offline")
+    run.add_argument("--verbose", action="store_true", help="print Dagster's log of the run, stack traces included")
+    demo = commands.add_parser("demo", help="write an essay from the bundled sample transcript, offline")
+    demo.add_argument("--verbose", action="store_true", help="print Dagster's log of the run, stack traces included")
     add = commands.add_parser("add", help="register videos as partitions without running")
     add.add_argument("videos", nargs="+")
     status = commands.add_parser("status", help="which essays are current, stale, failed or missing")
@@ -98,11 +100,19 @@ def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int
         print("No videos to write about.", file=sys.stderr)
         return 1
     print(f"Writing {len(video_ids)} essay(s) with {settings.model}...", flush=True)
-    summary = run_videos_stoppable(video_ids, settings, force_refresh=getattr(args, "force_refresh", False))
+    verbose = getattr(args, "verbose", False)
+    # Without --verbose Dagster's console log (every event, ~70 lines of stack per failed step)
+    # stays in the run's log; the terminal gets one line per video.
+    summary = run_videos_stoppable(video_ids, settings, force_refresh=getattr(args, "force_refresh", False),
+                                   log_level="INFO" if verbose else "CRITICAL")
     for video_id, path in summary.essays.items():
         print(f"{video_id}: {path}")
     for video_id, message in summary.failures.items():
-        print(f"{video_id}: FAILED at {message}", file=sys.stderr)
+        print(f"{video_id}: FAILED at {' '.join(message.split())}", file=sys.stderr)
+    if summary.failures and not verbose:
+        runs = ", ".join(summary.run_ids)
+        print(f"Full log: run {runs} in the Dagster UI (essays ui, then Runs), or run again with --verbose.",
+              file=sys.stderr)
     return 0 if summary.ok else 1
 
 
@@ -205,9 +215,14 @@ def cmd_sql(args, settings: Settings) -> int:
 
 
 def cmd_export(args, settings: Settings) -> int:
-    from essay_assets.storage.sql import export_tables
+    from essay_assets.storage.sql import ExportError, export_tables
 
-    for path in export_tables(settings, Path(args.directory)):
+    try:
+        written = export_tables(settings, Path(args.directory))
+    except ExportError as exc:
+        print(f"essays export: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
         print(path)
     return 0
 

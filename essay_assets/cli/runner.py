@@ -110,7 +110,8 @@ def runs_targeting(instance: dg.DagsterInstance, video_ids: list[str]) -> dict[s
 STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}  # exit codes: 128 + the signal's number
 
 
-def run_videos_stoppable(video_ids: list[str], settings: Settings, *, force_refresh: bool = False) -> RunSummary:
+def run_videos_stoppable(video_ids: list[str], settings: Settings, *, force_refresh: bool = False,
+                         log_level: str = "INFO") -> RunSummary:
     """`run_videos` for the CLI: Ctrl-C or SIGTERM stops it at once.
 
     The run executes in a worker thread, so Dagster's own interrupt handling (main thread only:
@@ -149,7 +150,8 @@ def run_videos_stoppable(video_ids: list[str], settings: Settings, *, force_refr
 
     def work() -> None:
         try:
-            outcome["summary"] = run_videos(video_ids, settings, force_refresh=force_refresh, instance=instance)
+            outcome["summary"] = run_videos(video_ids, settings, force_refresh=force_refresh, instance=instance,
+                                            log_level=log_level)
         except BaseException as exc:  # handed to the main thread
             outcome["error"] = exc
 

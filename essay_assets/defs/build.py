@@ -9,7 +9,7 @@ from essay_assets.defs.jobs import essays_job
 from essay_assets.defs.resources import EssaySettings
 from essay_assets.defs.schedules import missing_or_stale_essays_schedule
 from essay_assets.defs.sensors import followed_feeds_sensor
-from essay_assets.settings import Settings
+from essay_assets.settings import Settings, SettingsError
 from essay_assets.writing.prompts import load_prompts
 
 
@@ -19,11 +19,16 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     delay, cron); runs, ticks and checks read their settings through the `essay_settings` resource."""
     settings = settings or Settings.from_env()
     prompt_revision = load_prompts(prompts_dir=settings.prompts_dir).revision
+    try:
+        schedule = missing_or_stale_essays_schedule(settings.schedule_cron, prompt_revision)
+    except dg.DagsterInvalidDefinitionError as exc:  # what settings' syntax check lets through (`30 2`: Feb 30)
+        raise SettingsError(f"ESSAYS_SCHEDULE_CRON (schedule_cron in config.yaml) {settings.schedule_cron!r} "
+                            f"is not a schedule Dagster accepts: {exc}") from None
     return dg.Definitions(
         assets=essay_assets(prompt_revision, settings.step_retry_delay_s),
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[essays_job],
-        schedules=[missing_or_stale_essays_schedule(settings.schedule_cron, prompt_revision)],
+        schedules=[schedule],
         sensors=[followed_feeds_sensor],
         resources={"essay_settings": EssaySettings()},
         # One process per run, not one per step: each step process re-imports Dagster, this package

@@ -64,6 +64,12 @@ def load_user_transcript(path: Path, video_id: str) -> Transcript:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise TranscriptFileError(f"{path} is not UTF-8 text ({exc}). Save it as UTF-8 and run again.") from exc
+    except MemoryError:
+        raise TranscriptFileError(f"{path} is too large to read into memory. Shorten it, or delete it "
+                                  "to fetch the transcript from YouTube.") from None
+    except OSError as exc:  # a folder, a broken link, no permission: retrying will not help
+        raise TranscriptFileError(f"{path} cannot be read ({exc.strerror or exc}). Fix or delete it, "
+                                  "then run again.") from None
     snippets = parse_json_snippets(raw, path) if path.suffix == ".json" else parse_text_snippets(raw)
     if not any(s["text"].strip() for s in snippets):
         raise TranscriptFileError(
@@ -79,6 +85,12 @@ def parse_json_snippets(raw: str, path: Path | str = "transcript") -> list[dict[
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise TranscriptFileError(f"{path} is not valid JSON ({exc}); expected {expected}.") from exc
+    except RecursionError:  # nested deeper than the parser's stack (`[[[[...`): no transcript is shaped so
+        raise TranscriptFileError(f"{path} is nested too deeply to be a transcript; expected {expected}.") from None
+    except MemoryError:
+        raise TranscriptFileError(f"{path} is too large to parse; expected {expected}.") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts (4,300 digits)
+        raise TranscriptFileError(f"{path} cannot be read as JSON ({exc}); expected {expected}.") from None
     if not isinstance(data, list):
         raise TranscriptFileError(f"{path} holds a JSON {type(data).__name__}; expected {expected}.")
     snippets = []
@@ -87,7 +99,7 @@ def parse_json_snippets(raw: str, path: Path | str = "transcript") -> list[dict[
             raise TranscriptFileError(f"{path}: item {index} has no text; expected {expected}.")
         try:
             start, duration = float(item.get("start", 0.0)), float(item.get("duration", 0.0))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise TranscriptFileError(f"{path}: item {index} has a non-numeric start or duration.") from exc
         snippets.append({"text": item["text"], "start": start, "duration": duration})
     return snippets

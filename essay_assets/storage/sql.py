@@ -29,12 +29,17 @@ def run_sql(settings: Settings, query: str, output_format: str = "table", out=No
     if refused:
         print(f"essays sql: not a read-only query ({refused}). {READ_ONLY_HINT}", file=sys.stderr)
         return 2
-    with contextlib.closing(warehouse_for(settings).connect()) as con:
+    warehouse = warehouse_for(settings)
+    with contextlib.closing(warehouse.connect()) as con:
+        confine(con, warehouse.root)
         try:
             relation = con.sql(query)
             if relation is None:
                 return 0
             columns, rows = relation.columns, relation.fetchall()
+        except duckdb.PermissionException as exc:
+            print(f"essays sql: {str(exc).splitlines()[0]}. {CONFINED_HINT}", file=sys.stderr)
+            return 2
         except duckdb.Error as exc:
             print(f"essays sql: {exc}", file=sys.stderr)
             return 1
@@ -48,6 +53,22 @@ def run_sql(settings: Settings, query: str, output_format: str = "table", out=No
     else:
         out.write(format_table(columns, rows))
     return 0
+
+
+CONFINED_HINT = ("essays sql reads the warehouse's tables and views only: other files, URLs and "
+                 "DuckDB extensions are off.")
+
+
+def confine(con: duckdb.DuckDBPyConnection, warehouse_root: Path) -> None:
+    """After the views are made: no file outside the warehouse folder (the views read its Parquet
+    files when queried), no URL, no extension loaded or installed, and the settings locked so a
+    query cannot turn them back on. `read_blob('/etc/shadow')` and `read_csv('http://…')` are refused."""
+    folders = sorted({str(Path(warehouse_root)) + "/", str(Path(warehouse_root).resolve()) + "/"})
+    con.execute("SET allowed_directories = ?", [folders])
+    for statement in ("SET enable_external_access = false", "SET autoload_known_extensions = false",
+                      "SET autoinstall_known_extensions = false", "SET allow_community_extensions = false",
+                      "SET lock_configuration = true"):
+        con.execute(statement)
 
 
 def _not_read_only(query: str) -> str | None:
@@ -87,13 +108,27 @@ def _cell(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class ExportError(Exception):
+    """The export folder cannot be made or written; the message names it and what to do."""
+
+
 def export_tables(settings: Settings, directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
+    hint = "Name a folder you can write to (it is created if missing)."
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ExportError(f"cannot export to {directory}: it is a file, not a folder. {hint}") from None
+    except OSError as exc:
+        raise ExportError(f"cannot export to {directory}: {exc.strerror or exc}. {hint}") from None
     written = []
     with contextlib.closing(warehouse_for(settings).connect()) as con:
         for name in [t.name for t in TABLES] + ["essay_metadata"]:
             path = directory / f"{name}.parquet"
             escaped = str(path).replace("'", "''")
-            con.execute(f"COPY (SELECT * FROM {name}) TO '{escaped}' (FORMAT parquet)")
+            try:
+                con.execute(f"COPY (SELECT * FROM {name}) TO '{escaped}' (FORMAT parquet)")
+            except (duckdb.IOException, duckdb.PermissionException) as exc:
+                first = str(exc).splitlines()[0]
+                raise ExportError(f"cannot write {path}: {first}. {hint}") from None
             written.append(path)
     return written

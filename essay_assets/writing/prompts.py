@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from essay_assets.settings import SettingsError
 from essay_assets.writing.chunking import Chunk, format_timestamp
 
 BUNDLED_PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -50,15 +51,25 @@ def available_revisions(prompts_dir: Path | None = None) -> dict[str, list[int]]
 def load_prompts(revision: int | None = None, prompts_dir: Path | None = None) -> PromptSet:
     """The prompt set at `revision` (default: newest) in `prompts_dir` (default: the package's).
     Notes prompts may lag behind: the newest chunk-notes file at or below the revision is used."""
+    if prompts_dir is not None and not prompts_dir.is_dir():
+        raise SettingsError(f"ESSAYS_PROMPTS_DIR (prompts_dir in config.yaml) is {prompts_dir}, which is not a "
+                            "folder. Point it at a folder of third_guest.r<N>.md and chunk_notes.r<N>.md files, "
+                            "or unset it to use the bundled prompts.")
     prompts_dir = prompts_dir or BUNDLED_PROMPTS_DIR
     revisions = available_revisions(prompts_dir)
     essay_revisions = revisions.get("third_guest", [])
-    if not essay_revisions:
-        raise FileNotFoundError(f"No third_guest.r<N>.md prompt in {prompts_dir}")
+    if not essay_revisions or not revisions.get("chunk_notes"):
+        missing = "third_guest.r<N>.md" if not essay_revisions else "chunk_notes.r<N>.md"
+        raise SettingsError(f"ESSAYS_PROMPTS_DIR (prompts_dir in config.yaml) is {prompts_dir}, which holds no "
+                            f"{missing} prompt. Add the prompt files (copy them from {BUNDLED_PROMPTS_DIR}), "
+                            "or unset it to use the bundled prompts.")
     revision = essay_revisions[-1] if revision is None else revision
     if revision not in essay_revisions:
         raise FileNotFoundError(f"Prompt revision {revision} does not exist; have {essay_revisions}")
-    notes_revision = max(r for r in revisions.get("chunk_notes", [revision]) if r <= revision)
+    notes_revision = max((r for r in revisions["chunk_notes"] if r <= revision), default=None)
+    if notes_revision is None:
+        raise SettingsError(f"ESSAYS_PROMPTS_DIR (prompts_dir in config.yaml) is {prompts_dir}, which holds no "
+                            f"chunk_notes.r<N>.md at or below revision {revision}. Add one.")
     return PromptSet(
         revision=revision,
         essay_system=(prompts_dir / f"third_guest.r{revision}.md").read_text().strip(),
