@@ -20,7 +20,6 @@ import pytest
 from essay_assets.instance import ensure_dagster_home
 from essay_assets.settings import Settings, SettingsError
 from essay_assets.storage.warehouse import warehouse_for
-from essay_assets_tests.conftest import FAKE_OPENAI_KEY
 from essay_assets_tests.support.chain import run_chain, write_transcript
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,7 +214,7 @@ def test_connection_refused_names_the_endpoint_and_gives_up_in_bounded_time(data
     refused = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
     monkeypatch.setenv("ESSAYS_MODEL", "openai/gpt-4o")
     monkeypatch.setenv("ESSAYS_API_BASE", refused)
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-FAKEFAKEFAKEFAKEFAKE0001")
     write_transcript(data_dir, "abcdefghijk")
     message = _fails_fast("abcdefghijk", within_s=90)
     assert f"Could not connect to {refused}" in message and "ESSAYS_API_BASE" in message
