@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,11 @@ class Settings:
     context_window: int | None = None
     llm_concurrency: int = 8
     llm_timeout_s: float = 600.0
+    # All attempts of one model call (timeouts and backoff included) end within this many seconds.
+    llm_call_deadline_s: float = 1800.0
+    # Model calls are refused when the raw store's disk has less free space than this (MB):
+    # a paid answer must always have somewhere to go.
+    min_free_disk_mb: float = 50.0
     # Transient model errors (429, 5xx, timeouts): attempts per call, first backoff in seconds.
     llm_max_attempts: int = 4
     llm_retry_base_s: float = 2.0
@@ -229,7 +235,7 @@ class Settings:
             settings = cls(
                 data_dir=data_dir,
                 model=str(pick("model", "ESSAYS_MODEL", LOCAL_MODEL)),
-                api_base=pick("api_base", "ESSAYS_API_BASE", None) or None,
+                api_base=_opt_url("ESSAYS_API_BASE", pick("api_base", "ESSAYS_API_BASE", None)),
                 temperature=_number("temperature", pick("temperature", "ESSAYS_TEMPERATURE", 0.7), float, 0, 2),
                 max_output_tokens=_opt_positive_int("max_output_tokens",
                                                     pick("max_output_tokens", "ESSAYS_MAX_OUTPUT_TOKENS", None)),
@@ -242,6 +248,10 @@ class Settings:
                 llm_concurrency=_number("llm_concurrency", pick("llm_concurrency", "ESSAYS_LLM_CONCURRENCY", 8), int, 1),
                 llm_timeout_s=_number("llm_timeout_s", pick("llm_timeout_s", "ESSAYS_LLM_TIMEOUT_S", 600), float,
                                       0, exclusive_low=True),
+                llm_call_deadline_s=_number("llm_call_deadline_s", pick(
+                    "llm_call_deadline_s", "ESSAYS_LLM_CALL_DEADLINE_S", 1800), float, 0, exclusive_low=True),
+                min_free_disk_mb=_number("min_free_disk_mb", pick("min_free_disk_mb", "ESSAYS_MIN_FREE_DISK_MB", 50),
+                                         float, 0),
                 llm_max_attempts=_number("llm_max_attempts", pick("llm_max_attempts", "ESSAYS_LLM_MAX_ATTEMPTS", 4),
                                          int, 1),
                 llm_retry_base_s=_number("llm_retry_base_s", pick("llm_retry_base_s", "ESSAYS_LLM_RETRY_BASE_S", 2.0),
@@ -474,3 +484,21 @@ def _opt_quote_policy(value: Any) -> str | None:
 
 def _opt_path(value: Any) -> Path | None:
     return None if value in (None, "") else Path(str(value)).expanduser()
+
+
+
+def _opt_url(name: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    parsed = urllib.parse.urlsplit(text)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or any(c.isspace() for c in text):
+        raise SettingsError(f"{name} must be the endpoint's http(s) URL, e.g. http://127.0.0.1:11434/v1; "
+                            f"got {text!r}.")
+    return text
+
+
+def blank_variables(names: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Those of `names` that are set in the environment but empty (an empty API key)."""
+    env = os.environ if environ is None else environ
+    return [name for name in dict.fromkeys(names) if name in env and not env[name].strip()]

@@ -501,7 +501,8 @@ def test_rate_limit_is_retried_and_recorded_as_retried(data_dir, use_model):
         summary = run_chain([VIDEO])
     assert summary.ok, summary.failures
     assert server.call_count == 2
-    [call] = calls_of()
+    refused, call = calls_of()  # every request sent has its row: the 429, then the answer
+    assert (refused["status"], refused["cost_usd"]) == ("failed", None) and "RateLimitError" in refused["error"]
     assert call["status"] == "retried"
     assert call["cost_usd"] is not None and call["input_tokens"] == 1000
     fields, _ = front_matter(data_dir)

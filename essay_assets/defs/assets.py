@@ -32,11 +32,13 @@ from essay_assets.model_calls.costs import estimate_cost_usd, usd_to_cents
 from essay_assets.model_calls.ledger import (
     CallLedger,
     call_row_from_json,
+    ensure_room_for_answers,
     response_totals,
     totals_from_calls,
 )
 from essay_assets.model_calls.litellm_import import prefetch_litellm
 from essay_assets.model_calls.model_info import context_window, count_tokens_fn
+from essay_assets.settings import blank_variables
 from essay_assets.storage.files import stable_hash
 from essay_assets.storage.warehouse import utc_now
 from essay_assets.writing import drafting
@@ -254,7 +256,8 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                       prompt_revision: int) -> None:
     try:
         endpoint = client.resolve_endpoint(settings)
-        client.check_credentials(endpoint)
+        client.check_credentials(endpoint, blank_variables)
+        ensure_room_for_answers(settings)
     except client.ModelCallError as exc:
         for video_id, _, _ in jobs:
             loop.fail(video_id, StageFailure(f"Video {video_id}: {exc}", reason=exc.reason))

@@ -12,6 +12,7 @@ import dataclasses
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from essay_assets.model_calls import costs
@@ -65,8 +66,12 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
     return Endpoint(settings.model, settings.model, settings.api_base, None, False)
 
 
-def check_credentials(endpoint: Endpoint) -> None:
-    """Fail before any request when the provider's API key is missing."""
+def check_credentials(endpoint: Endpoint, blank_variables: Callable[[list[str]], list[str]] | None = None) -> None:
+    """Fail before any request when the provider's API key is missing or empty, or the model
+    is unknown: setup errors are permanent, and the message says what to set.
+
+    `blank_variables(names)` returns those of `names` that are set but empty (the settings
+    module reads the environment; litellm counts an empty key as present)."""
     if endpoint.is_local:
         return
     litellm = litellm_module()
@@ -75,19 +80,38 @@ def check_credentials(endpoint: Endpoint) -> None:
     except Exception as exc:
         raise ModelCallError(
             f"Unknown model {endpoint.model!r}: litellm cannot tell its provider ({redact(str(exc))[:200]}). "
-            "Use litellm's names, e.g. openrouter/openai/gpt-4o, openai/gpt-4o-mini, anthropic/claude-sonnet-4-5.",
+            "Use litellm's names, e.g. openrouter/openai/gpt-4o, openai/gpt-4o-mini, anthropic/claude-sonnet-4-5. "
+            "Set ESSAYS_MODEL.",
             reason="unknown_model",
             transient=False,
         ) from None
     status = litellm.validate_environment(model=endpoint.litellm_model, api_base=endpoint.api_base)
-    missing = status.get("missing_keys") or []
-    if not status.get("keys_in_environment") and missing and not (endpoint.api_base and provider == "openai"):
+    missing = list(status.get("missing_keys") or [])
+    conventional = f"{str(provider).upper().replace('-', '_')}_API_KEY"
+    blank = (blank_variables or (lambda names: []))([conventional, *missing])
+    if blank:
         raise ModelCallError(
-            f"Model {endpoint.model} needs {', '.join(missing)} in the environment; it is not set. "
-            f"Export it (e.g. `export {missing[0]}=...`) or choose another model with ESSAYS_MODEL.",
+            f"Model {endpoint.model} needs {blank[0]}, which is set but empty. "
+            f"Export the provider's key (`export {blank[0]}=...`){_any_value_hint(endpoint, provider)}.",
             reason="missing_api_key",
             transient=False,
         )
+    if not status.get("keys_in_environment") and missing:
+        # An OpenAI-compatible server behind ESSAYS_API_BASE still needs *a* key: the OpenAI
+        # client refuses to send a request without one.
+        raise ModelCallError(
+            f"Model {endpoint.model} needs {', '.join(missing)} in the environment; it is not set. "
+            f"Export it (e.g. `export {missing[0]}=...`){_any_value_hint(endpoint, provider)} "
+            "or choose another model with ESSAYS_MODEL.",
+            reason="missing_api_key",
+            transient=False,
+        )
+
+
+def _any_value_hint(endpoint: Endpoint, provider: str) -> str:
+    if endpoint.api_base and provider == "openai":
+        return "; a local server that checks no key accepts any value, e.g. `none`"
+    return ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,15 +132,17 @@ async def call_model(
     *,
     settings: Settings,
     max_tokens: int,
+    on_failed_attempt: Callable[[ModelCallError, int, int], None] | None = None,
 ) -> CallOutcome:
-    """One chat completion, retried with exponential backoff and jitter on transient errors."""
+    """One chat completion, retried with exponential backoff and jitter on transient errors.
+    `on_failed_attempt(error, elapsed_ms, attempt)` hears of every failed attempt, so each
+    request sent gets its ledger row."""
     litellm = litellm_module()
     kwargs: dict[str, Any] = dict(
         model=endpoint.litellm_model,
         messages=messages,
         temperature=settings.temperature,
         max_tokens=max_tokens,
-        timeout=settings.llm_timeout_s,
         num_retries=0,  # we retry ourselves, so we can count attempts and classify errors
         # Reasoning models (o-series, gpt-5*) reject temperature != 1 with UnsupportedParamsError;
         # let litellm drop what the model does not take instead of failing every call.
@@ -130,22 +156,46 @@ async def call_model(
     if endpoint.litellm_model.startswith("openrouter/"):
         kwargs["usage"] = {"include": True}  # OpenRouter's usage accounting: the billed cost
 
+    # Attempts are bounded twice: by count, and by one deadline for the whole call, so
+    # timeouts (each possibly billed) are never re-sent for longer than the user allowed.
     max_attempts = settings.llm_max_attempts
+    deadline = time.monotonic() + settings.llm_call_deadline_s
     for attempt in range(1, max_attempts + 1):
         while SENDING_STOPPED.is_set():  # the process is exiting: send nothing new
             await asyncio.sleep(3600)
         started = time.monotonic()
+        kwargs["timeout"] = max(0.1, min(settings.llm_timeout_s, deadline - started))
         try:
             response = await litellm.acompletion(**kwargs)
         except Exception as exc:  # classified below; nothing else is swallowed
             error = classify_error(exc, endpoint)
-            if not error.transient or attempt == max_attempts:
-                raise error from None
-            await asyncio.sleep(min(60.0, settings.llm_retry_base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            if on_failed_attempt is not None:
+                on_failed_attempt(error, elapsed_ms, attempt)
+            backoff = min(60.0, settings.llm_retry_base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+            out_of_time = time.monotonic() + backoff >= deadline
+            if not error.transient or attempt == max_attempts or out_of_time:
+                raise _final(error, attempt, settings, out_of_time) from None
+            await asyncio.sleep(backoff)
             continue
         elapsed_ms = int((time.monotonic() - started) * 1000)
         return _outcome(response, endpoint, settings, elapsed_ms, attempt)
     raise AssertionError("unreachable")
+
+
+def _final(error: ModelCallError, attempts: int, settings: Settings, out_of_time: bool) -> ModelCallError:
+    """The error a call ends with. A call that timed out until it ran out of attempts or time
+    is not retried by the step either: every timed-out request may have been billed."""
+    if not error.transient or error.reason != "timeout":
+        return error
+    why = "its deadline" if out_of_time else "its attempts"
+    return ModelCallError(
+        f"{error} Gave up after {attempts} timed-out attempt(s), having used {why} "
+        f"(ESSAYS_LLM_TIMEOUT_S={settings.llm_timeout_s:g} s each, ESSAYS_LLM_CALL_DEADLINE_S="
+        f"{settings.llm_call_deadline_s:g} s per call, ESSAYS_LLM_MAX_ATTEMPTS={settings.llm_max_attempts}); "
+        "each may have been billed. Raise ESSAYS_LLM_TIMEOUT_S for a slow model.",
+        reason="timeout", transient=False,
+    )
 
 
 def _outcome(response: Any, endpoint: Endpoint, settings: Settings, elapsed_ms: int, attempts: int) -> CallOutcome:
@@ -182,12 +232,23 @@ def classify_error(exc: Exception, endpoint: Endpoint) -> ModelCallError:
     detail = redact(str(exc)) or name
     detail = detail if len(detail) < 400 else detail[:400] + "..."
     where = endpoint.describe()
-    if name in TRANSIENT_EXCEPTIONS or isinstance(exc, (asyncio.TimeoutError, ConnectionError)):
-        hint = (
-            "Is the endpoint running and reachable?" if name == "APIConnectionError"
-            else "The provider is rate-limiting or failing; it will be retried with backoff."
-        )
-        return ModelCallError(f"Model call to {where} failed ({name}): {detail}. {hint}", reason=_snake(name), transient=True)
+    setup = _setup_error(detail, endpoint)
+    if setup is not None:
+        return setup
+    if name == "Timeout" or isinstance(exc, asyncio.TimeoutError):
+        return ModelCallError(
+            f"Model call to {where} timed out ({name}): {detail}. The provider may have completed and billed it.",
+            reason="timeout", transient=True)
+    if name == "APIConnectionError" or _is_connection_error(detail) or isinstance(exc, ConnectionError):
+        return ModelCallError(
+            f"Could not connect to {endpoint.api_base or where} for {endpoint.model} ({name}): {detail}. "
+            "Is the endpoint running and reachable? Check ESSAYS_API_BASE.",
+            reason="connection_error", transient=True)
+    if name in TRANSIENT_EXCEPTIONS:
+        return ModelCallError(
+            f"Model call to {where} failed ({name}): {detail}. The provider is rate-limiting or failing; "
+            "it will be retried with backoff.",
+            reason=_snake(name), transient=True)
     if name in ("AuthenticationError", "PermissionDeniedError"):
         return ModelCallError(
             f"Model {where} rejected the API key ({name}): {detail}. Check the provider key in the environment "
@@ -209,6 +270,21 @@ def classify_error(exc: Exception, endpoint: Endpoint) -> ModelCallError:
             transient=False,
         )
     return ModelCallError(f"Model call to {where} failed ({name}): {detail}", reason=_snake(name), transient=False)
+
+
+def _is_connection_error(detail: str) -> bool:
+    # litellm reports an unreachable OpenAI-compatible endpoint as InternalServerError.
+    return "Connection error" in detail or "Connection refused" in detail
+
+
+def _setup_error(detail: str, endpoint: Endpoint) -> ModelCallError | None:
+    """Errors litellm reports as server errors that are really our setup: never retried."""
+    if "Missing credentials" in detail or "api_key client option must be set" in detail:
+        return ModelCallError(
+            f"Model {endpoint.describe()} was called without an API key: {detail}. Set the provider's key "
+            "(e.g. OPENAI_API_KEY; any value for a local server that checks none).",
+            reason="missing_api_key", transient=False)
+    return None
 
 
 def _snake(name: str) -> str:

@@ -48,5 +48,7 @@ class RawStore:
             for path in calls.glob("*.json"):
                 path.unlink()
                 removed += 1
+            for path in calls.glob("*.json.lock"):  # request leases (model_calls/ledger.py)
+                path.unlink(missing_ok=True)
             calls.rmdir()
         return removed

@@ -101,8 +101,9 @@ LLM_CALLS = Table(
         Column("response_time_ms", I, "Wall time of the call in milliseconds."),
         Column("cost_usd", F, "Cost of the call in US dollars; null when unknown (never a made-up 0)."),
         Column("cost_source", S, "provider | user_price | litellm_price_table | local_model | unknown."),
-        Column("status", S, "ok | retried (succeeded after retries) | failed."),
-        Column("error", S, "Error text for failed calls (secrets redacted)."),
+        Column("status", S, "ok | retried (succeeded after retries) | failed | timeout (one row per "
+               "timed-out request: the provider may have completed and billed it; cost unknown)."),
+        Column("error", S, "Error text for failed and timed-out calls (secrets redacted)."),
         Column("created_at", TS, "When the call finished."),
     ),
 )

@@ -18,6 +18,7 @@ from essay_assets.writing.prompts import (
     VideoContext,
     essay_from_notes_messages,
     essay_sections,
+    neutralise_fences,
     section_instruction,
 )
 from essay_assets.writing.rendering import section_prose
@@ -73,7 +74,8 @@ async def write_draft(*, video: VideoContext, plan: PromptPlan, prompts: PromptS
         condensed = await asyncio.gather(*(
             ledger.call(stage="chunk_notes", chunk_index=1000 * (round_number + 1) + i,
                         messages=[{"role": "system", "content": prompts.chunk_notes_system},
-                                  {"role": "user", "content": "<transcript_part>\n" + "\n\n".join(g) + "\n</transcript_part>"}],
+                                  {"role": "user", "content": "<transcript_part>\n" + neutralise_fences("\n\n".join(g))
+                                   + "\n</transcript_part>"}],
                         max_tokens=plan.notes_max_tokens, **common)
             for i, g in enumerate(groups)
         ))

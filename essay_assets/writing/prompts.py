@@ -88,6 +88,18 @@ def _describe(video: VideoContext) -> str:
     return " ".join(parts)
 
 
+# The tags that fence untrusted text in our messages; the same tags inside that text are neutralised.
+FENCE_TAGS = ("transcript", "transcript_part", "conversation_notes")
+_FENCE_TAG = re.compile(r"<(\s*/?\s*)(" + "|".join(FENCE_TAGS) + r")\b([^<>]*)>", re.IGNORECASE)
+
+
+def neutralise_fences(untrusted: str) -> str:
+    """Untrusted text (a transcript, notes written from one) cannot close or open our fences:
+    `</transcript>` inside it becomes `‹/transcript›`, which reads the same to a model but is
+    not the delimiter. Everything else is left as it is."""
+    return _FENCE_TAG.sub(lambda m: f"‹{m.group(1)}{m.group(2)}{m.group(3)}›", untrusted)
+
+
 # The last line of every essay request; a sectioned essay swaps it for one section's instruction.
 WHOLE_ESSAY_INSTRUCTION = "Write the essay now, following the structure exactly."
 
@@ -96,7 +108,7 @@ def essay_messages(prompts: PromptSet, video: VideoContext, transcript_text: str
     """One call: the whole transcript fits the model's context."""
     user = (
         f"Here is the transcript of {_describe(video)}.\n\n"
-        "<transcript>\n" + transcript_text.strip() + "\n</transcript>\n\n" + WHOLE_ESSAY_INSTRUCTION
+        "<transcript>\n" + neutralise_fences(transcript_text.strip()) + "\n</transcript>\n\n" + WHOLE_ESSAY_INSTRUCTION
     )
     return [{"role": "system", "content": prompts.essay_system}, {"role": "user", "content": user}]
 
@@ -106,7 +118,7 @@ def chunk_notes_messages(prompts: PromptSet, video: VideoContext, chunk: Chunk, 
     span = f"{format_timestamp(chunk.start_s)}-{format_timestamp(chunk.end_s)}"
     user = (
         f"Part {chunk.index + 1} of {chunk_total} ({span}) of the transcript of {_describe(video)}.\n\n"
-        "<transcript_part>\n" + chunk.text.strip() + "\n</transcript_part>\n\n"
+        "<transcript_part>\n" + neutralise_fences(chunk.text.strip()) + "\n</transcript_part>\n\n"
         "Write the notes now."
     )
     return [{"role": "system", "content": prompts.chunk_notes_system}, {"role": "user", "content": user}]
@@ -114,7 +126,7 @@ def chunk_notes_messages(prompts: PromptSet, video: VideoContext, chunk: Chunk, 
 
 def essay_from_notes_messages(prompts: PromptSet, video: VideoContext, notes: list[str]) -> list[dict[str, str]]:
     """Reduce step: the essay from the notes on every chunk, in conversation order."""
-    body = "\n\n".join(f"Notes on part {i + 1}:\n{n.strip()}" for i, n in enumerate(notes))
+    body = "\n\n".join(f"Notes on part {i + 1}:\n{neutralise_fences(n.strip())}" for i, n in enumerate(notes))
     user = (
         f"The transcript of {_describe(video)} was too long to read at once, so here are notes on "
         f"each of its {len(notes)} parts, in order.\n\n"
