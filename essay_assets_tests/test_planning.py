@@ -28,3 +28,14 @@ def test_plan_refuses_a_context_too_small_for_the_prompts():
     with pytest.raises(ValueError, match="too small"):
         plan_prompt(load_prompts(), VideoContext("abcdefghijk"), snippets("a " * 50), context_window=300,
                     essay_max_tokens=100, count_tokens=count_words)
+
+
+def test_the_single_call_transcript_carries_time_markers_from_the_snippets():
+    timed = [{"text": f"part {i}", "start": 20.0 * i, "duration": 20.0} for i in range(4)]  # 0, 20, 40, 60 s
+    plan = plan_prompt(load_prompts(), VideoContext("abcdefghijk"), timed, context_window=None,
+                       essay_max_tokens=500, count_tokens=count_words)
+    assert "<transcript>\n[00:00] part 0 part 1 [00:40] part 2 part 3\n</transcript>" in plan.calls[0]["messages"][1]["content"]
+    untimed = [{"text": "a line", "start": 0.0}, {"text": "another", "start": 0.0}]
+    plan = plan_prompt(load_prompts(), VideoContext("abcdefghijk"), untimed, context_window=None,
+                       essay_max_tokens=500, count_tokens=count_words)
+    assert "<transcript>\na line another\n</transcript>" in plan.calls[0]["messages"][1]["content"]
