@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import re
 
-from essay_assets.writing.chunking import chunk_snippets, format_timestamp, timestamp_marker, timestamped_text
+from essay_assets.writing.chunking import (
+    chunk_snippets,
+    format_timestamp,
+    timestamp_marker,
+    timestamped_text,
+)
 from essay_assets_tests.support.word_snippets import count_words, snippets
 
 

@@ -37,6 +37,7 @@ from essay_assets.model_calls.model_info import context_window, count_tokens_fn
 from essay_assets.storage.files import stable_hash
 from essay_assets.storage.warehouse import utc_now
 from essay_assets.writing import drafting
+from essay_assets.writing.cleanup import BrokenEssay
 from essay_assets.writing.planning import PromptPlan, plan_prompt
 from essay_assets.writing.prompts import VideoContext, load_prompts
 from essay_assets.writing.publishing import publish_essay
@@ -239,6 +240,8 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                                                        ledger=ledger, response_id=response_id, count_tokens=count_tokens)
             except client.ModelCallError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
+            except BrokenEssay as exc:
+                raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason) from None
             record = {"fingerprint": fingerprint, "response_id": response_id, "model": settings.model,
                       "content": draft.content, "calls": list(draft.calls), "chunk_count": draft.chunk_count,
                       "totals": totals_from_calls(draft.calls),  # once per video: the essay reads these
@@ -292,7 +295,10 @@ def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> N
             loop.skip(video_id, "no model response for the current transcript and model")
             continue
         with loop.attempt(video_id):
-            published = publish_essay(settings, store, video_id, PROMPT_REVISION, response, context.run.run_id)
+            try:
+                published = publish_essay(settings, store, video_id, PROMPT_REVISION, response, context.run.run_id)
+            except BrokenEssay as exc:  # a response stored before cleanup existed, say
+                raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason) from None
             essay_rows.append(published.row)
             loop.succeed(video_id, published.metadata)
     warehouse.write("essays", essay_rows)  # files first, then one segment for all their rows

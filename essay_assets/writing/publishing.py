@@ -20,6 +20,7 @@ from essay_assets.model_calls.ledger import response_totals
 from essay_assets.settings import Settings
 from essay_assets.storage.files import atomic_write_text
 from essay_assets.storage.raw_store import RawStore
+from essay_assets.writing.cleanup import publishable_body
 from essay_assets.writing.rendering import essay_title, normalize_body, render_essay
 
 
@@ -80,7 +81,7 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
     transcript = Transcript.from_json(store.read(store.transcript_path(video_id)))
     video = read_video_record(store, video_id)
     fallback_title = f"Reflections on {video['title']}" if video.get("title") else "Reflections on the conversation"
-    body = normalize_body(response["content"], fallback_title)
+    body = publishable_body(normalize_body(response["content"], fallback_title)).body  # or BrokenEssay
     record = build_record(video_id=video_id, revision=revision, response=response, transcript=transcript,
                           video=video, body=body)
     fields = record.front_matter()
