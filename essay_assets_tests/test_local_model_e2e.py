@@ -13,7 +13,11 @@ import pytest
 from essay_assets.defs.checks import ESSAY_CHECKS
 from essay_assets.settings import Settings
 from essay_assets.writing.drafting import SECTION_RETRIES
-from essay_assets.writing.quality import front_matter_problems, length_problems, structure_problems
+from essay_assets.writing.quality import (
+    front_matter_problems,
+    length_problems,
+    structure_problems,
+)
 from essay_assets.writing.rendering import parse_essay
 
 
