@@ -36,6 +36,11 @@ def test_reference_tags_html_and_chat_tokens_are_removed_and_the_prose_kept():
     assert {"removed 2 reference tags", "removed 1 chat-template tokens"} <= set(cleaned.fixes)
 
 
+def test_a_tag_with_a_nameless_attribute_goes_too():
+    raw = essay(("Reflections", f'<section id="text-wrap">{PROSE}\n<textbox="10">{OTHER}'))
+    assert "<" not in clean_body(raw).body and leftover_markup(raw) == ['<section id="text-wrap">', '<textbox="10">']
+
+
 def test_time_markers_survive_and_reference_markers_do_not():
     text = f'She said "shade is infrastructure" [12:30] and later "heat kills quietly" [1:02:05]. {PROSE} [2][3, 4]'
     cleaned = clean_body(essay(("Reflections", text)))

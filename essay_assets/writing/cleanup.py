@@ -20,7 +20,8 @@ _CHAT_TOKEN = re.compile(r"<\|[^|<>]{0,40}\|>")
 # Reference elements go with their content (an invented source or link is not prose).
 _REFERENCE_ELEMENT = re.compile(r"<(ref|sup|cite)\b[^>]*>.*?</\1\s*>|<ref\b[^>]*/>", re.IGNORECASE | re.DOTALL)
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
+# `<b>`, `<section id="x">`, and the embedded model's `<textbox="10">` (an attribute with no name).
+_TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:[\s=][^<>]*)?/?>")
 # `[1]`, `[2, 3]`, `[4-6]`, `[^1]`; never a time marker like `[12:30]`.
 _REFERENCE_MARKER = re.compile(r"\s?\[\^?\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]")
 _REFERENCE_DEFINITION = re.compile(r"^\s*\[\^?\d{1,3}\]:?\s.*$", re.MULTILINE)
