@@ -179,6 +179,6 @@ def test_essay_checks_judge_each_essay_per_check_and_a_check_runs_alone(llm_serv
     alone = evaluations(result.run_id)
     assert set(alone) == {"essay_has_structure"}  # the UI can run one check of the three
     assert not alone["essay_has_structure"].passed
-    assert alone["essay_has_structure"].severity == dg.AssetCheckSeverity.WARN
+    assert alone["essay_has_structure"].severity == dg.AssetCheckSeverity.ERROR
     problems = alone["essay_has_structure"].metadata["problems"].value
     assert list(problems) == ["bcdefghijkl"] and any("section" in p for p in problems["bcdefghijkl"])

@@ -33,7 +33,7 @@ def check_results(run_id: str) -> dict:
 def publish(data_dir, llm_server, monkeypatch, policy: str | None, writer=qc.write_timed_transcript):
     if policy:
         monkeypatch.setenv("ESSAYS_QUOTE_POLICY", policy)
-    llm_server.reply_text = qc.reply
+    llm_server.reply_text = qc.QuotingModel()
     writer(data_dir)
     return run_chain([ID])
 
@@ -76,9 +76,12 @@ def test_repair_policy_rewrites_the_misquoting_sections_and_publishes_verified_q
     assert {r["response_id"] for r in rows} == {query("SELECT response_id FROM essays")[0]["response_id"]}
 
     calls = query("SELECT stage, chunk_index, cost_usd FROM llm_calls ORDER BY stage, chunk_index")
-    assert [(c["stage"], c["chunk_index"]) for c in calls] == [("essay", None), ("quote_repair", 1), ("quote_repair", 3)]
+    # The first answer left a section empty: asked again once, then two sections re-written for their quotes.
+    assert [(c["stage"], c["chunk_index"]) for c in calls] == [
+        ("essay", None), ("essay", None), ("quote_repair", 1), ("quote_repair", 3)]
     assert all(c["cost_usd"] > 0 for c in calls)
-    assert fields["llmCallCount"] == 3
+    assert fields["llmCallCount"] == 4
+    assert qc.OPEN_QUESTIONS in body  # the empty section was not published empty
     assert fields["estimatedCostCents"] == pytest.approx(sum(c["cost_usd"] for c in calls) * 100)
     repair_asks = [r.json for r in llm_server.requests if "<section>" in last_user_text(r.json)]
     assert len(repair_asks) == 2
@@ -112,8 +115,8 @@ def test_unquote_policy_keeps_the_words_without_marks_and_calls_nothing_more(dat
     assert (fields["quotesVerified"], fields["quotesRepaired"], fields["quotesRemoved"], fields["linksRemoved"],
             fields["quotesLinked"]) == (3, 0, 2, 1, True)
     assert [r["verdict"] for r in quote_rows()] == ["verified", "verified", "unquoted", "unquoted", "verified"]
-    assert llm_server.call_count == 1
-    assert [c["stage"] for c in query("SELECT stage FROM llm_calls")] == ["essay"]
+    assert llm_server.call_count == 2  # the draft, and the draft asked again for its empty section
+    assert [c["stage"] for c in query("SELECT stage FROM llm_calls")] == ["essay", "essay"]
     assert check_results(summary.run_ids[0])["essay_quotes_are_verbatim"].passed
     metadata = query('SELECT "quotesVerified", "quotesRemoved", "linksRemoved" FROM essay_metadata')
     assert metadata == [{"quotesVerified": 3, "quotesRemoved": 2, "linksRemoved": 1}]
@@ -127,7 +130,7 @@ def test_fail_policy_fails_the_video_listing_the_bad_quotes_and_publishes_nothin
     assert qc.GENUINE not in summary.failures[ID]
     assert not (data_dir / "essays" / f"{ID}.md").exists()
     assert query("SELECT stage, reason FROM failures") == [{"stage": "essay", "reason": "unverified_quotes"}]
-    assert llm_server.call_count == 1  # no repair call
+    assert llm_server.call_count == 2  # the draft and its re-ask; no repair call
     assert quote_rows() == [] and query("SELECT * FROM essays") == []
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from essay_assets.storage.schema import FRONT_MATTER_COLUMNS, TABLES
 from essay_assets.storage.warehouse import Warehouse
+from essay_assets.writing.prompts import load_prompts
 from essay_assets.writing.rendering import FRONT_MATTER_FIELDS, parse_essay
 from essay_assets_tests.support.chain import run_chain, write_transcript
 from testkit import warehouse_rows as wr
@@ -264,9 +265,10 @@ def test_essays_delete_removes_rows_files_and_partition(llm_server, data_dir):
     assert all(counts(gone)[t] > 0 for t in ("videos", "transcripts", "llm_calls", "essays", "failures"))
     raw_files = lambda video_id: [p for p in (data_dir / "raw").rglob("*") if video_id in str(p)]  # noqa: E731
     assert raw_files(gone)
+    revision = load_prompts().revision  # the current prompt's essay file, whatever its number
     essay_files = lambda video_id: sorted(  # noqa: E731
         p.relative_to(data_dir / "essays").as_posix() for p in (data_dir / "essays").rglob(f"{video_id}*"))
-    assert essay_files(gone) == [f"{gone}.md", f"revisions/{gone}.r1.md"]
+    assert essay_files(gone) == [f"{gone}.md", f"revisions/{gone}.r{revision}.md"]
     kept_before = counts(kept)
 
     assert main(["delete", gone]) == 0

@@ -42,6 +42,7 @@ from essay_assets.settings import blank_variables
 from essay_assets.storage.files import stable_hash
 from essay_assets.storage.warehouse import utc_now
 from essay_assets.writing import drafting
+from essay_assets.writing.cleanup import BrokenEssay
 from essay_assets.writing.planning import PromptPlan, plan_prompt
 from essay_assets.writing.prompts import VideoContext, load_prompts
 from essay_assets.writing.publishing import publish_essay
@@ -295,6 +296,8 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                                                                  plan)
             except client.ModelCallError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
+            except BrokenEssay as exc:
+                raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason) from None
             calls = list(draft.calls) + repair_calls
             record = {"fingerprint": fingerprint, "response_id": response_id, "model": settings.model,
                       "content": draft.content,  # the raw answer, never rewritten; re-writes go to "repairs"
@@ -363,6 +366,8 @@ def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySetti
         with loop.attempt(video_id):
             try:
                 published = publish_essay(settings, store, video_id, prompt_revision, response, context.run.run_id)
+            except BrokenEssay as exc:  # a response stored before cleanup existed, say
+                raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason) from None
             except UnverifiedQuotes as exc:
                 raise StageFailure(str(exc), reason="unverified_quotes") from None
             essay_rows.append(published.row)

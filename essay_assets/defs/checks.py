@@ -65,13 +65,15 @@ def transcript_is_usable(context: dg.AssetCheckExecutionContext, essay_settings:
 # The essay's checks share one step: each essay file is read and parsed once for all of them.
 ESSAY_CHECKS = {
     "essay_front_matter_is_complete": "Front matter has every reference field, well typed.",
-    "essay_has_structure": "One title, three or more sections, a conclusion, a sane length.",
+    "essay_has_structure": ("One title, three or more sections with prose, a conclusion in prose, a sane "
+                            "length; no repeated paragraphs, tags or reference markers."),
     "essay_cost_is_known_and_within_ceiling": "Cost is known, and under the per-essay ceiling.",
     "essay_quotes_are_verbatim": "Every quotation is in the transcript word for word, and its link opens the video "
                                  "within 10 s of where it starts (no link when the transcript has no times).",
 }
-# A warning, not an error: small local models drift from the outline; the essay is still kept.
-ESSAY_CHECK_SEVERITY = {"essay_has_structure": dg.AssetCheckSeverity.WARN}
+# Every essay check is an error: broken output is cleaned or re-asked before publishing
+# (writing/cleanup.py), so a structure problem here is a real fault, not model drift.
+ESSAY_CHECK_SEVERITY: dict[str, dg.AssetCheckSeverity] = {}
 
 
 def quote_problems(store, video_id: str, body: str) -> list[str]:

@@ -146,9 +146,13 @@ class CallLedger:
         self._last_flush = time.monotonic()
 
     async def call(self, *, video_id: str, response_id: str, stage: str, chunk_index: int | None,
-                   prompt_revision: int, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, dict[str, Any]]:
-        request_key = stable_hash({"model": self.endpoint.model, "messages": messages, "max_tokens": max_tokens,
-                                   "temperature": self.settings.temperature, "response_id": response_id})
+                   prompt_revision: int, messages: list[dict[str, str]], max_tokens: int,
+                   attempt: int = 0) -> tuple[str, dict[str, Any]]:
+        """`attempt` > 0 asks the same request anew (its stored answer was unusable): a new
+        key, so the stored answer is not handed back; attempt 0 keeps the key it always had."""
+        request = {"model": self.endpoint.model, "messages": messages, "max_tokens": max_tokens,
+                   "temperature": self.settings.temperature, "response_id": response_id}
+        request_key = stable_hash(request if attempt == 0 else {**request, "attempt": attempt})
         path = self.store.call_path(video_id, request_key)
         stored = None if self.force_refresh else self.store.read(path)
         if stored is not None:

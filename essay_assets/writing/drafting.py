@@ -11,6 +11,7 @@ from typing import Any
 from essay_assets.model_calls.ledger import CallLedger
 from essay_assets.settings import Settings
 from essay_assets.storage.files import stable_hash
+from essay_assets.writing.cleanup import BrokenEssay, broken_sections, clean_body
 from essay_assets.writing.planning import PromptPlan, messages_tokens
 from essay_assets.writing.prompts import (
     WHOLE_ESSAY_INSTRUCTION,
@@ -21,9 +22,15 @@ from essay_assets.writing.prompts import (
     neutralise_fences,
     section_instruction,
 )
-from essay_assets.writing.rendering import section_prose
+from essay_assets.writing.rendering import normalize_body, section_prose
 
 MAX_REDUCE_ROUNDS = 4
+# A section with no prose after cleaning is asked again, at most this many more times: the
+# embedded model answers a section in seconds, and two more samples usually give prose.
+SECTION_RETRIES = 2
+# A whole essay with empty sections is written again once: on a hosted model each essay is
+# the expensive call, and an essay broken twice is better reported than paid for again.
+ESSAY_RETRIES = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,20 +97,43 @@ async def write_draft(*, video: VideoContext, plan: PromptPlan, prompts: PromptS
 async def _write_essay(plan: PromptPlan, prompts: PromptSet, ledger: CallLedger, messages: list[dict[str, str]],
                        common: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """The essay in one call, or (for models too small to hold the outline) one call per
-    section, in order: the shared prefix stays in the server's prompt cache between calls."""
+    section, in order: the shared prefix stays in the server's prompt cache between calls.
+    An answer whose sections are empty after cleaning is asked again, a bounded number of
+    times; every attempt is a real call, in the ledger and in the totals. Still broken:
+    BrokenEssay, and nothing is published."""
+    rows: list[dict[str, Any]] = []
     if plan.essay_style != "sectioned":
-        content, row = await ledger.call(stage="essay", chunk_index=None, messages=messages,
-                                         max_tokens=plan.essay_max_tokens, **common)
-        return content, [row]
+        for attempt in range(1 + ESSAY_RETRIES):
+            content, row = await ledger.call(stage="essay", chunk_index=None, messages=messages,
+                                             max_tokens=plan.essay_max_tokens, attempt=attempt, **common)
+            rows.append(row)
+            broken = broken_sections(clean_body(normalize_body(content, "Essay")).body)
+            if not broken:
+                return content, rows
+        raise BrokenEssay(_still_broken(broken, 1 + ESSAY_RETRIES))
     sections = essay_sections(prompts)
-    parts, rows = [], []
+    parts: list[str] = []
     for index, (heading, description) in enumerate(sections):
-        text, row = await ledger.call(stage="essay_section", chunk_index=index,
-                                      messages=_with_instruction(messages, section_instruction(heading, description)),
-                                      max_tokens=max(64, plan.essay_max_tokens // len(sections)), **common)
-        parts.append(f"## {heading}\n\n{section_prose(text)}")
-        rows.append(row)
+        section_messages = _with_instruction(messages, section_instruction(heading, description))
+        for attempt in range(1 + SECTION_RETRIES):
+            text, row = await ledger.call(stage="essay_section", chunk_index=index, messages=section_messages,
+                                          max_tokens=max(64, plan.essay_max_tokens // len(sections)),
+                                          attempt=attempt, **common)
+            rows.append(row)
+            section = f"## {heading}\n\n{section_prose(text)}"
+            # Cleaned with the sections before it, as publishing will: a repeat of them is no prose.
+            broken = broken_sections(clean_body("\n\n".join(parts + [section])).body)
+            if not broken:
+                break
+        else:
+            raise BrokenEssay(_still_broken(broken, 1 + SECTION_RETRIES))
+        parts.append(section)
     return "\n\n".join(parts), rows
+
+
+def _still_broken(broken: list[str], answers: int) -> str:
+    return (f"{'; '.join(broken)} in each of {answers} answers, so nothing was published. The answers are "
+            "stored (a re-run reuses them); `essays run --force-refresh <video>` asks the model anew.")
 
 
 def _with_instruction(messages: list[dict[str, str]], instruction: str) -> list[dict[str, str]]:

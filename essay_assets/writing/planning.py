@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from essay_assets.writing.chunking import Chunk, chunk_snippets
+from essay_assets.writing.chunking import Chunk, chunk_snippets, timestamped_text
 from essay_assets.writing.prompts import (
     PromptSet,
     VideoContext,
@@ -64,7 +64,7 @@ def plan_prompt(
     essay_style: str = "whole",
 ) -> PromptPlan:
     """One call when the transcript and the essay fit the context; else notes per chunk."""
-    text = " ".join(s["text"].strip() for s in snippets if s["text"].strip())
+    text = timestamped_text(snippets)  # markers let the model say where a quotation starts
     single = essay_messages(prompts, video, text)
     single_tokens = messages_tokens(single, count_tokens)
     # An unknown context window: assume it fits and let the provider say otherwise.

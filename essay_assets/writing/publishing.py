@@ -26,6 +26,7 @@ from essay_assets.settings import Settings
 from essay_assets.storage.files import atomic_write_text
 from essay_assets.storage.raw_store import RawStore
 from essay_assets.storage.warehouse import utc_now
+from essay_assets.writing.cleanup import publishable_body
 from essay_assets.writing.quotes import TranscriptIndex
 from essay_assets.writing.rendering import essay_title, normalize_body, render_essay
 from essay_assets.writing.repair import (
@@ -150,7 +151,7 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
     transcript = Transcript.from_json(store.read(store.transcript_path(video_id)))
     video = read_video_record(store, video_id)
     fallback_title = f"Reflections on {video['title']}" if video.get("title") else "Reflections on the conversation"
-    body = normalize_body(response["content"], fallback_title)
+    body = publishable_body(normalize_body(response["content"], fallback_title)).body  # or BrokenEssay
     # The raw answer stays as the model wrote it (in the ledger and the response record); what is
     # published is the verified body: foreign links out, quotations checked (README "How quotes are verified").
     policy = settings.resolved_quote_policy

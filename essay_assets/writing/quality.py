@@ -11,6 +11,12 @@ from essay_assets.essay_record import (
     front_matter_copy_problems,
     front_matter_type_problems,
 )
+from essay_assets.writing.cleanup import (
+    broken_sections,
+    conclusion_is_a_list,
+    leftover_markup,
+    repeated_paragraphs,
+)
 
 _CREATED_AT = re.compile(FIELDS_BY_NAME["createdAt"].kind.json_pattern)
 _CONCLUSION = re.compile(r"^##\s+.*(conclusion|closing|final thoughts|takeaway)", re.IGNORECASE | re.MULTILINE)
@@ -38,6 +44,17 @@ def structure_problems(body: str) -> list[str]:
         problems.append(f"expected at least three '## ' sections, found {len(sections)}")
     if not _CONCLUSION.search(body):
         problems.append("no conclusion section ('## Conclusion')")
+    # What writing/cleanup fixes or re-asks for before publishing: here, for essays that
+    # escaped it (published before it existed, or edited by hand).
+    problems += broken_sections(body)
+    repeated = repeated_paragraphs(body)
+    if repeated:
+        problems.append(f"{len(repeated)} repeated paragraph(s), e.g. {repeated[0][:60]!r}")
+    markup = leftover_markup(body)
+    if markup:
+        problems.append(f"{len(markup)} leftover tag(s) or reference marker(s), e.g. {markup[0][:60]!r}")
+    if conclusion_is_a_list(body):
+        problems.append("the conclusion is a list of notes, not prose")
     return problems
 
 

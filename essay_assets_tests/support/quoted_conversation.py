@@ -94,12 +94,25 @@ details. {_FILLER}
 """
 
 
-def reply(request_json: dict) -> str:
-    """The loopback model: the draft for the essay call, a correct section for each repair call."""
-    asked = last_user_text(request_json)
-    if "<section>" not in asked:
-        return DRAFT
-    return REPAIRED_EVIDENCE if "## The Evidence" in asked else REPAIRED_CONCLUSION
+OPEN_QUESTIONS = ("Nobody in the conversation says who pays for the water in the dry years, or how a city "
+                  "decides which streets get trees first when the budget covers only a few of them.")
+# The same draft, asked again: the pipeline re-asks an essay whose sections are empty.
+DRAFT_ASKED_AGAIN = DRAFT.replace("## Open Questions\n\n", f"## Open Questions\n\n{OPEN_QUESTIONS}\n\n")
+
+
+class QuotingModel:
+    """The loopback model: the draft (with an empty section) for the first essay call, the same
+    draft with that section written when asked again, a correct section for each repair call."""
+
+    def __init__(self) -> None:
+        self.essay_calls = 0
+
+    def __call__(self, request_json: dict) -> str:
+        asked = last_user_text(request_json)
+        if "<section>" in asked:
+            return REPAIRED_EVIDENCE if "## The Evidence" in asked else REPAIRED_CONCLUSION
+        self.essay_calls += 1
+        return DRAFT if self.essay_calls == 1 else DRAFT_ASKED_AGAIN
 
 
 def write_timed_transcript(data_dir: Path, video_id: str = VIDEO_ID) -> Path:
