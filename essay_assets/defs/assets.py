@@ -19,7 +19,7 @@ import warnings
 import dagster as dg
 
 from essay_assets.defs.jobs import ESSAY_GROUP
-from essay_assets.defs.metadata import column_schema, essays_column_lineage, row_count
+from essay_assets.defs.metadata import PARTITION_ROW_COUNT, column_schema, essays_column_lineage
 from essay_assets.defs.partition_runs import PartitionLoop, StageFailure
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
@@ -129,11 +129,11 @@ def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySe
                 "is_generated": bool(found.is_generated), "is_translated": bool(found.is_translated),
                 "snippet_count": len(found.snippets), "word_count": found.word_count,
                 "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
+                PARTITION_ROW_COUNT: 1,  # its row in `transcripts`
             })
     # One segment per table per step, not per video: the raw store already holds every transcript.
     warehouse.write("videos", video_rows)
     warehouse.write("transcripts", transcript_rows)
-    context.add_output_metadata(row_count(warehouse, "transcripts"))
     loop.finish()
 
 
@@ -235,7 +235,6 @@ def answer_prompts(context: dg.AssetExecutionContext, config: LLMResponseConfig,
     if jobs:  # only now start the model client: a fully reused run never imports litellm
         asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh,
                                 prompt_revision))
-    context.add_output_metadata(row_count(warehouse, "llm_calls"))
     loop.finish()
 
 
@@ -302,7 +301,17 @@ def _response_metadata(record: dict, *, reused: bool) -> dict:
         "cost_source": totals["cost_source"],
         "cost_cents_this_run": 0.0 if reused else float(cost_cents or 0.0),
         "response_time_ms": totals["response_time_ms"],
+        PARTITION_ROW_COUNT: len(record["calls"]),  # the video's rows in `llm_calls`
     }
+
+
+def _essay_metadata(published) -> dict:
+    """What the UI shows for one essay partition: the file's metadata plus, as in its front
+    matter, the model, total tokens and response time."""
+    fields = published.front_matter
+    return {**published.metadata, "model": fields["llmModel"], "total_tokens": fields["totalTokens"] or 0,
+            "response_time_ms": fields["responseTimeMs"] or 0,
+            PARTITION_ROW_COUNT: 1}  # its row in `essays` (one per video and prompt revision)
 
 
 def _spent_today_cents(warehouse) -> float:
@@ -327,11 +336,11 @@ def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySetti
         with loop.attempt(video_id):
             published = publish_essay(settings, store, video_id, prompt_revision, response, context.run.run_id)
             essay_rows.append(published.row)
-            loop.succeed(video_id, published.metadata)
+            loop.succeed(video_id, _essay_metadata(published))
     warehouse.write("essays", essay_rows)  # files first, then one segment for all their rows
     warehouse.maybe_compact()
     warehouse.ensure_database()
-    context.add_output_metadata({**row_count(warehouse, "essays"), "dagster/column_lineage": essays_column_lineage()})
+    context.add_output_metadata({"dagster/column_lineage": essays_column_lineage()})
     loop.finish()
     _fail_run_if_any_video_failed(context, warehouse, loop)
 
