@@ -159,7 +159,7 @@ def plan_prompts(context: dg.AssetExecutionContext, essay_settings: EssaySetting
     for video_id in loop.keys:
         stored = store.read(store.transcript_path(video_id))
         if stored is None:
-            loop.skip(video_id, "no transcript")
+            loop.skip(video_id, "no transcript yet for this video", upstream="transcript")
             continue
         with loop.attempt(video_id):
             found = Transcript.from_json(stored)
@@ -219,7 +219,8 @@ def answer_prompts(context: dg.AssetExecutionContext, config: LLMResponseConfig,
     for video_id in loop.keys:
         stored = store.read(store.plan_path(video_id, prompt_revision))
         if stored is None or stored.get("model") != settings.model:
-            loop.skip(video_id, "no prompt for this model and revision")
+            loop.skip(video_id, f"no prompt yet for this video, model {settings.model} and prompt revision "
+                                f"{prompt_revision}", upstream="essay_prompt")
             continue
         plan = PromptPlan.from_json(stored["plan"])
         fingerprint = drafting.response_fingerprint(plan, settings, stored["transcript_sha256"])
@@ -331,7 +332,9 @@ def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySetti
         transcript_now = store.read(store.transcript_path(video_id))
         if (response is None or response.get("model") != settings.model or transcript_now is None
                 or response["fingerprint"]["transcript_sha256"] != Transcript.from_json(transcript_now).content_sha256):
-            loop.skip(video_id, "no model response for the current transcript and model")
+            loop.skip(video_id, "no model answer yet for this video" if response is None else
+                      f"no model answer yet for this video's current transcript and model {settings.model}",
+                      upstream="llm_response")
             continue
         with loop.attempt(video_id):
             published = publish_essay(settings, store, video_id, prompt_revision, response, context.run.run_id)
