@@ -48,8 +48,14 @@ TRANSIENT_RETRIES = 3
 VIDEO_COLUMNS = ("video_id", "title", "channel_name", "channel_id", "published_at", "url", "metadata_source")
 _common = dict(partitions_def=video_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name=ESSAY_GROUP)
 # Downstream of the transcript, a new upstream materialization (e.g. a transcript refreshed
-# from the UI) brings the rest of the chain up to date by itself; reused answers cost nothing.
-FOLLOW_UPSTREAM = dg.AutomationCondition.eager()
+# from the UI) brings the rest of the chain up to date by itself, evaluated by the
+# `essay_chain_automation` sensor (defs/build.py); reused answers cost nothing. Never more than
+# that, so no paid call happens that nobody asked for: eager() alone never starts a chain
+# (the transcript has no condition; a new partition's downstream waits for its transcript), and
+# a partition whose last execution failed (budget exceeded, bad key, model errors) is left to
+# the user instead of being retried automatically.
+FOLLOW_UPSTREAM = (dg.AutomationCondition.eager() & ~dg.AutomationCondition.execution_failed()).with_label(
+    "eager, unless its last execution failed")
 
 
 class LLMResponseConfig(dg.Config):
