@@ -156,11 +156,13 @@ def _known_videos(settings: Settings, warehouse) -> list[str]:
 
 
 def cmd_ui(args, settings: Settings) -> int:
-    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.instance import ensure_dagster_home, write_workspace_file
 
     home = ensure_dagster_home(settings)
+    # A workspace file, not `-m`: it names the code location as `dagster dev -w workspace.yaml`
+    # does, so both launchers share the schedule's and sensors' state (cursors included).
     command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port),
-               "-m", "essay_assets.definitions"]
+               "-w", str(write_workspace_file(home))]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home})", flush=True)
     return subprocess.call(command)
 
