@@ -14,12 +14,15 @@ below it, one per asset, in the order of the chain.
 
 
 import asyncio
-import warnings
 
 import dagster as dg
 
 from essay_assets.defs.jobs import ESSAY_GROUP
-from essay_assets.defs.metadata import PARTITION_ROW_COUNT, column_schema, essays_column_lineage
+from essay_assets.defs.metadata import (
+    PARTITION_ROW_COUNT,
+    column_schema,
+    essays_column_lineage,
+)
 from essay_assets.defs.partition_runs import PartitionLoop, StageFailure
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
@@ -66,12 +69,8 @@ class LLMResponseConfig(dg.Config):
 def essay_assets(prompt_revision: int, step_retry_delay_s: float) -> list[dg.AssetsDefinition]:
     """The chain's four assets for the prompt revision in use (in the code_version of every
     asset that consumes the prompt) and the first delay of step retries."""
-    # `backfill_policy` is what makes a UI backfill one run (docs/benchmarks.md). Dagster marks it
-    # beta and warns at every declaration: four lines of noise in every command's output.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`",
-                                category=dg.BetaWarning)
-        return _declare_essay_assets(prompt_revision, step_retry_delay_s)
+    # Dagster's beta warning on `backfill_policy` is silenced in essay_assets/library_warnings.py.
+    return _declare_essay_assets(prompt_revision, step_retry_delay_s)
 
 
 def _declare_essay_assets(prompt_revision: int, step_retry_delay_s: float) -> list[dg.AssetsDefinition]:

@@ -12,7 +12,6 @@ from essay_assets.defs.sensors import followed_feeds_sensor
 from essay_assets.settings import Settings
 from essay_assets.writing.prompts import load_prompts
 
-
 # Evaluates the chain's automation conditions (assets.FOLLOW_UPSTREAM). Dagster's default sensor
 # for them is created stopped, which left the declared conditions without effect in `essays ui`.
 essay_chain_automation = dg.AutomationConditionSensorDefinition(
