@@ -58,8 +58,8 @@ class PartitionLoop:
         its partitions page), nothing failed earlier: that is recorded as this stage's failure,
         `upstream_not_materialized`, with what to do.
         """
-        selection = self.context.run.asset_selection
-        if selection is None or dg.AssetKey(upstream) in selection:
+        selection = self.context.run.asset_selection  # None or empty: the whole job (`essays run`)
+        if not selection or dg.AssetKey(upstream) in selection:
             self.skipped.append(video_id)
             self.context.log.warning(f"{video_id}: skipped at {self.stage}: {why}")
             return
