@@ -28,6 +28,8 @@ from essay_assets.instance import shipped_template
 
 ESSAY_ASSETS = ("transcript", "essay_prompt", "llm_response", "essay")
 REPOSITORY_NAME = "__repository__"
+LAUNCHERS = ("module", "essays_ui", "workspace")
+REPO_WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
 TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
@@ -49,7 +51,14 @@ def prepare_dagster_home(home: Path) -> Path:
 
 
 class DagsterDev:
-    def __init__(self, *, home: Path, cwd: Path, env: dict[str, str], log_path: Path, port: int | None = None):
+    def __init__(self, *, home: Path, cwd: Path, env: dict[str, str], log_path: Path, port: int | None = None,
+                 launcher: str = "module"):
+        """`launcher`: how to start it. "module": `dagster dev -m essay_assets.definitions` (location
+        `essay_assets.definitions`); "essays_ui": `essays ui`; "workspace": `dagster dev -w` on
+        the repo's workspace.yaml."""
+        if launcher not in LAUNCHERS:
+            raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+        self.launcher = launcher
         self.home = prepare_dagster_home(Path(home))
         self.cwd = Path(cwd)
         self.env = {**env, "DAGSTER_HOME": str(self.home), "DAGSTER_DISABLE_TELEMETRY": "1"}
@@ -65,8 +74,13 @@ class DagsterDev:
     def start(self, timeout_s: float = 120) -> "DagsterDev":
         self.cwd.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "wb")
-        command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(self.port),
-                   "-m", "essay_assets.definitions"]
+        command = {
+            "module": [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(self.port),
+                       "-m", "essay_assets.definitions"],
+            "essays_ui": [sys.executable, "-m", "essay_assets.cli", "ui", "--port", str(self.port)],
+            "workspace": [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(self.port),
+                          "-w", str(REPO_WORKSPACE)],
+        }[self.launcher]
         self.proc = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=self._log_file,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.wait_ready(timeout_s)

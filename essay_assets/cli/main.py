@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ValueError) as exc:
         print(f"essays: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder or file the user named (or the data dir) cannot be used
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"essays {args.command}: cannot use{where}: {exc.strerror or exc}. Check the path exists "
+              f"and is writable (data dir: ESSAYS_DATA_DIR).", file=sys.stderr)
+        return 2
 
 
 def _parse_refs(refs: list[str], settings: Settings) -> list[str]:
@@ -160,12 +165,19 @@ def _known_videos(settings: Settings, warehouse) -> list[str]:
 
 
 def cmd_ui(args, settings: Settings) -> int:
-    from essay_assets.instance import ensure_dagster_home, open_instance
+    from essay_assets.instance import (
+        ensure_dagster_home,
+        open_instance,
+        write_workspace_file,
+    )
+    from essay_assets.library_warnings import python_warning_options
 
     home = ensure_dagster_home(settings)
     open_instance(settings).dispose()  # created and migrated under the lock before dagster dev opens it
-    command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port),
-               "-m", "essay_assets.definitions"]
+    # A workspace file, not `-m`: it names the code location as `dagster dev -w workspace.yaml`
+    # does, so both launchers share the schedule's and sensors' state (cursors included).
+    command = [sys.executable, *python_warning_options(), "-m", "dagster", "dev", "-h", "127.0.0.1",
+               "-p", str(args.port), "-w", str(write_workspace_file(home))]
     print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home})", flush=True)
     return _run_until_signal(command)
 

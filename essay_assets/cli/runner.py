@@ -8,6 +8,7 @@ single-run path as a UI backfill), so the UI then shows the same runs, lineage a
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import sys
@@ -32,6 +33,36 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+class _PipelineLinesOnly(logging.Filter):
+    """Keeps the pipeline's own log lines (each step's summary, each failed video with what to
+    do) and drops Dagster's events: its step and run failures repeat those messages with
+    Dagster's stack frames, which tell a user of `essays run` nothing they can act on. The UI's
+    run log still has every event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        meta = getattr(record, "dagster_meta", None)
+        if meta is None:
+            return True
+        message = meta.get("orig_message") or record.getMessage()
+        # The engine's "Dependencies for step essay failed: ['llm_response']. Not executing."
+        # follows every failed video: the failure itself was already said, with what to do.
+        if meta.get("dagster_event") is not None or message.startswith("Dependencies for step "):
+            return False
+        record.msg, record.args = message, ()
+        return True
+
+
+@dg.logger(config_schema={"log_level": dg.Field(str, default_value="INFO")},
+           description="The terminal of `essays run`: the pipeline's own lines, no Dagster events.")
+def terminal_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.Logger("essays", level=init_context.logger_config["log_level"])
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(_PipelineLinesOnly())
+    logger.addHandler(handler)
+    return logger
 
 
 def register_videos(instance: dg.DagsterInstance, video_ids: list[str]) -> list[str]:
@@ -67,7 +98,7 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
         instance = open_instance(settings)
     register_videos(instance, video_ids)
     order = list(instance.get_dynamic_partitions(video_partitions.name))
-    job = defs.resolve_job_def("essays_job")
+    job = defs.resolve_job_def("essays_job").with_logger_defs({"console": terminal_logger})
     run_config = {
         "ops": {"llm_response": {"config": {"force_refresh": force_refresh}}},
         # Dagster's per-event DEBUG lines are for the UI; the terminal gets our INFO lines.

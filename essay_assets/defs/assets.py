@@ -14,12 +14,15 @@ below it, one per asset, in the order of the chain.
 
 
 import asyncio
-import warnings
 
 import dagster as dg
 
 from essay_assets.defs.jobs import ESSAY_GROUP
-from essay_assets.defs.metadata import column_schema, essays_column_lineage, row_count
+from essay_assets.defs.metadata import (
+    PARTITION_ROW_COUNT,
+    column_schema,
+    essays_column_lineage,
+)
 from essay_assets.defs.partition_runs import PartitionLoop, StageFailure
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
@@ -59,8 +62,14 @@ TRANSIENT_RETRIES = 3
 VIDEO_COLUMNS = ("video_id", "title", "channel_name", "channel_id", "published_at", "url", "metadata_source")
 _common = dict(partitions_def=video_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name=ESSAY_GROUP)
 # Downstream of the transcript, a new upstream materialization (e.g. a transcript refreshed
-# from the UI) brings the rest of the chain up to date by itself; reused answers cost nothing.
-FOLLOW_UPSTREAM = dg.AutomationCondition.eager()
+# from the UI) brings the rest of the chain up to date by itself, evaluated by the
+# `essay_chain_automation` sensor (defs/build.py); reused answers cost nothing. Never more than
+# that, so no paid call happens that nobody asked for: eager() alone never starts a chain
+# (the transcript has no condition; a new partition's downstream waits for its transcript), and
+# a partition whose last execution failed (budget exceeded, bad key, model errors) is left to
+# the user instead of being retried automatically.
+FOLLOW_UPSTREAM = (dg.AutomationCondition.eager() & ~dg.AutomationCondition.execution_failed()).with_label(
+    "eager, unless its last execution failed")
 
 
 class LLMResponseConfig(dg.Config):
@@ -71,12 +80,8 @@ class LLMResponseConfig(dg.Config):
 def essay_assets(prompt_revision: int, step_retry_delay_s: float) -> list[dg.AssetsDefinition]:
     """The chain's four assets for the prompt revision in use (in the code_version of every
     asset that consumes the prompt) and the first delay of step retries."""
-    # `backfill_policy` is what makes a UI backfill one run (docs/benchmarks.md). Dagster marks it
-    # beta and warns at every declaration: four lines of noise in every command's output.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `asset`",
-                                category=dg.BetaWarning)
-        return _declare_essay_assets(prompt_revision, step_retry_delay_s)
+    # Dagster's beta warning on `backfill_policy` is silenced in essay_assets/library_warnings.py.
+    return _declare_essay_assets(prompt_revision, step_retry_delay_s)
 
 
 def _declare_essay_assets(prompt_revision: int, step_retry_delay_s: float) -> list[dg.AssetsDefinition]:
@@ -140,11 +145,11 @@ def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySe
                 "is_generated": bool(found.is_generated), "is_translated": bool(found.is_translated),
                 "snippet_count": len(found.snippets), "word_count": found.word_count,
                 "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
+                PARTITION_ROW_COUNT: 1,  # its row in `transcripts`
             })
     # One segment per table per step, not per video: the raw store already holds every transcript.
     warehouse.write("videos", video_rows)
     warehouse.write("transcripts", transcript_rows)
-    context.add_output_metadata(row_count(warehouse, "transcripts"))
     loop.finish()
 
 
@@ -170,7 +175,7 @@ def plan_prompts(context: dg.AssetExecutionContext, essay_settings: EssaySetting
     for video_id in loop.keys:
         stored = store.read(store.transcript_path(video_id))
         if stored is None:
-            loop.skip(video_id, "no transcript")
+            loop.skip(video_id, "no transcript yet for this video", upstream="transcript")
             continue
         with loop.attempt(video_id):
             found = Transcript.from_json(stored)
@@ -230,7 +235,8 @@ def answer_prompts(context: dg.AssetExecutionContext, config: LLMResponseConfig,
     for video_id in loop.keys:
         stored = store.read(store.plan_path(video_id, prompt_revision))
         if stored is None or stored.get("model") != settings.model:
-            loop.skip(video_id, "no prompt for this model and revision")
+            loop.skip(video_id, f"no prompt yet for this video, model {settings.model} and prompt revision "
+                                f"{prompt_revision}", upstream="essay_prompt")
             continue
         plan = PromptPlan.from_json(stored["plan"])
         # The quote policy changes what is stored (re-written sections), so it is in the fingerprint;
@@ -249,7 +255,6 @@ def answer_prompts(context: dg.AssetExecutionContext, config: LLMResponseConfig,
     if jobs:  # only now start the model client: a fully reused run never imports litellm
         asyncio.run(_answer_all(context, settings, store, warehouse, loop, jobs, config.force_refresh,
                                 prompt_revision))
-    context.add_output_metadata(row_count(warehouse, "llm_calls"))
     loop.finish()
 
 
@@ -341,7 +346,17 @@ def _response_metadata(record: dict, *, reused: bool) -> dict:
         "cost_cents_this_run": 0.0 if reused else float(cost_cents or 0.0),
         "response_time_ms": totals["response_time_ms"],
         "quote_repairs": len(record.get("repairs") or ()),
+        PARTITION_ROW_COUNT: len(record["calls"]),  # the video's rows in `llm_calls`
     }
+
+
+def _essay_metadata(published) -> dict:
+    """What the UI shows for one essay partition: the file's metadata plus, as in its front
+    matter, the model, total tokens and response time."""
+    fields = published.front_matter
+    return {**published.metadata, "model": fields["llmModel"], "total_tokens": fields["totalTokens"] or 0,
+            "response_time_ms": fields["responseTimeMs"] or 0,
+            PARTITION_ROW_COUNT: 1}  # its row in `essays` (one per video and prompt revision)
 
 
 def _spent_today_cents(warehouse) -> float:
@@ -361,7 +376,9 @@ def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySetti
         transcript_now = store.read(store.transcript_path(video_id))
         if (response is None or response.get("model") != settings.model or transcript_now is None
                 or response["fingerprint"]["transcript_sha256"] != Transcript.from_json(transcript_now).content_sha256):
-            loop.skip(video_id, "no model response for the current transcript and model")
+            loop.skip(video_id, "no model answer yet for this video" if response is None else
+                      f"no model answer yet for this video's current transcript and model {settings.model}",
+                      upstream="llm_response")
             continue
         with loop.attempt(video_id):
             try:
@@ -372,12 +389,12 @@ def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySetti
                 raise StageFailure(str(exc), reason="unverified_quotes") from None
             essay_rows.append(published.row)
             quote_rows += published.quote_rows
-            loop.succeed(video_id, published.metadata)
+            loop.succeed(video_id, _essay_metadata(published))
     warehouse.write("essays", essay_rows)  # files first, then one segment for all their rows
     warehouse.write("quotes", quote_rows)
     warehouse.maybe_compact()
     warehouse.ensure_database()
-    context.add_output_metadata({**row_count(warehouse, "essays"), "dagster/column_lineage": essays_column_lineage()})
+    context.add_output_metadata({"dagster/column_lineage": essays_column_lineage()})
     loop.finish()
     _fail_run_if_any_video_failed(context, warehouse, loop)
 

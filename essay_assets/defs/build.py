@@ -12,6 +12,13 @@ from essay_assets.defs.sensors import followed_feeds_sensor
 from essay_assets.settings import Settings, SettingsError
 from essay_assets.writing.prompts import load_prompts
 
+# Evaluates the chain's automation conditions (assets.FOLLOW_UPSTREAM). Dagster's default sensor
+# for them is created stopped, which left the declared conditions without effect in `essays ui`.
+essay_chain_automation = dg.AutomationConditionSensorDefinition(
+    "essay_chain_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Brings essay_prompt, llm_response and essay up to date after their upstream asset changes.",
+)
+
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """The definitions for `settings` (default: read now, once, from the environment and
@@ -29,7 +36,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[essays_job],
         schedules=[schedule],
-        sensors=[followed_feeds_sensor],
+        sensors=[followed_feeds_sensor, essay_chain_automation],
         resources={"essay_settings": EssaySettings()},
         # One process per run, not one per step: each step process re-imports Dagster, this package
         # and litellm (seconds of CPU each on 2 cores) and the chain is linear anyway. Pools still apply.

@@ -50,9 +50,22 @@ class PartitionLoop:
     def keys(self) -> list[str]:
         return list(self.context.partition_keys)
 
-    def skip(self, video_id: str, why: str) -> None:
-        self.skipped.append(video_id)
-        self.context.log.warning(f"{video_id}: skipped at {self.stage}: {why}")
+    def skip(self, video_id: str, why: str, *, upstream: str) -> None:
+        """Nothing to work from for the video: `why` says what is missing, `upstream` which asset makes it.
+
+        When the upstream asset ran in this run, it failed for the video and recorded why: the
+        video is only skipped. When it was not part of the run (e.g. `essay` launched alone from
+        its partitions page), nothing failed earlier: that is recorded as this stage's failure,
+        `upstream_not_materialized`, with what to do.
+        """
+        selection = self.context.run.asset_selection  # None or empty: the whole job (`essays run`)
+        if not selection or dg.AssetKey(upstream) in selection:
+            self.skipped.append(video_id)
+            self.context.log.warning(f"{video_id}: skipped at {self.stage}: {why}")
+            return
+        self.fail(video_id, StageFailure(
+            f"Video {video_id}: {why}: materialize {self.stage} with its upstream assets "
+            f"(Lineage → Materialize all, or `essays run {video_id}`).", reason="upstream_not_materialized"))
 
     def succeed(self, video_id: str, metadata: dict[str, Any]) -> None:
         self.succeeded.append(video_id)

@@ -38,6 +38,30 @@ EARLIER_TEMPLATES = {
 MOVED_EVENT_LOG = ("module: essay_assets.event_log\n", "module: essay_assets.instance.event_log\n")
 
 
+# The one code location name, whichever way Dagster is started: `essays ui`, `dagster dev -w
+# workspace.yaml` (the repo's copy says the same) or pyproject's [tool.dagster]. Schedule and
+# sensor state (the followed-feeds cursor among it) is stored per location name: a second name
+# for the same code made the daemon drop that state when a user switched launchers.
+CODE_LOCATION_NAME = "essay_assets"
+DEFINITIONS_MODULE = "essay_assets.definitions"
+
+
+def workspace_yaml() -> str:
+    """The workspace `essays ui` hands `dagster dev` (`dagster dev -m` cannot name a location)."""
+    return ("load_from:\n"
+            "  - python_module:\n"
+            f"      module_name: {DEFINITIONS_MODULE}\n"
+            f"      location_name: {CODE_LOCATION_NAME}\n")
+
+
+def write_workspace_file(home: Path) -> Path:
+    """`<DAGSTER_HOME>/workspace.yaml`, rewritten whenever it differs from workspace_yaml()."""
+    path = home / "workspace.yaml"
+    if not path.exists() or path.read_text(encoding="utf-8") != workspace_yaml():
+        atomic_write_text(path, workspace_yaml())
+    return path
+
+
 def shipped_template() -> str:
     return (resources.files("essay_assets.instance") / "dagster.yaml").read_text(encoding="utf-8")
 

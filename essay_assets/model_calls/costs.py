@@ -35,7 +35,8 @@ Conventions
 - **We read the table, not `litellm.get_model_info`'s guesses**: for some unmapped names
   (e.g. `claude-sonnet-4-20250514` in 1.110.2) `get_model_info` returns a synthesized
   entry with $0 prices; taking that at face value would recreate the zero-cost bug.
-- Cents are `usd_to_cents(usd)`, a float, never rounded or truncated.
+- Cents are `usd_to_cents(usd)`, a float rounded to COST_SIGNIFICANT_DIGITS significant digits:
+  float noise (0.03212999999999999) goes, a tiny non-zero cost (1e-9 USD) stays non-zero.
 """
 
 from __future__ import annotations
@@ -155,10 +156,23 @@ class Cost:
         return usd_to_cents(self.usd)
 
 
+# Prices are per token with a few significant digits and sums of products carry float noise
+# from the 16th digit on: 10 significant digits keep every real digit and drop the noise.
+COST_SIGNIFICANT_DIGITS = 10
+
+
+def round_significant(value: float | None, digits: int = COST_SIGNIFICANT_DIGITS) -> float | None:
+    """`value` to `digits` significant digits (not fixed decimals, which would turn a tiny
+    cost into 0); None stays None."""
+    if value is None or value == 0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.{digits}g}")
+
+
 def usd_to_cents(usd: float | None) -> float | None:
-    """Dollars to cents: the one place this conversion happens. Fractions are kept (never
-    rounded or truncated to 0); unknown (None) stays unknown."""
-    return None if usd is None else usd * 100.0
+    """Dollars to cents: the one place this conversion happens. Fractions are kept, rounded
+    to significant digits (never to 0); unknown (None) stays unknown."""
+    return None if usd is None else round_significant(usd * 100.0)
 
 
 def strip_routing_prefixes(model: str) -> list[str]:

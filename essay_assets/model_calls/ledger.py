@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from essay_assets.model_calls import client as llm
-from essay_assets.model_calls.costs import usd_to_cents
+from essay_assets.model_calls.costs import round_significant, usd_to_cents
 from essay_assets.redaction import redact
 from essay_assets.settings import Settings
 from essay_assets.storage.files import stable_hash
@@ -103,7 +103,7 @@ def totals_from_calls(calls: Sequence[dict[str, Any]]) -> dict[str, Any]:
         present = [v for v in values if v is not None]
         return sum(present) if present else None
 
-    cost_usd = total("cost_usd", null_if_any_null=True)
+    cost_usd = total("cost_usd", null_if_any_null=True)  # rounded by usd_to_cents (the sum adds noise)
     sources = sorted({c.get("cost_source") for c in answered})
     return {
         "response_time_ms": sum(c.get("response_time_ms") or 0 for c in answered),
@@ -125,7 +125,10 @@ def response_totals(response: dict[str, Any]) -> dict[str, Any]:
     existing data dirs keep working.
     """
     stored = response.get("totals")
-    return stored if stored is not None else totals_from_calls(response["calls"])
+    if stored is None:
+        return totals_from_calls(response["calls"])
+    # Records stored before cents were rounded carry float noise (0.06999999999999999).
+    return {**stored, "estimated_cost_cents": round_significant(stored.get("estimated_cost_cents"))}
 
 
 class CallLedger:
@@ -216,7 +219,7 @@ class CallLedger:
             "reasoning_tokens": outcome.usage.reasoning_tokens,
             "cached_input_tokens": outcome.usage.cached_input_tokens,
             "response_time_ms": outcome.response_time_ms,
-            "cost_usd": outcome.cost.usd,
+            "cost_usd": round_significant(outcome.cost.usd),  # what `essays sql` shows: no float noise
             "cost_source": outcome.cost.source,
             "status": "ok" if outcome.attempts == 1 else "retried",
             "error": None,

@@ -44,7 +44,12 @@ from essay_assets.storage.schema import (
     Table,
 )
 
-VIEWS_VERSION = "4"  # bump when the view SQL changes, so existing databases are re-created
+VIEWS_VERSION = "5"  # bump when the view SQL or the file format changes, so existing databases are re-created
+# The storage format data/essays.duckdb is written in: the oldest one every DuckDB client we support
+# (1.1 on, pyproject's range) can open. Left to itself, the Python duckdb writes its own newest format,
+# which older CLIs refuse ("database file with version number 69 ... created with a newer version").
+# The file holds only views, so it loses nothing by being written in the old format.
+DATABASE_STORAGE_VERSION = "v1.1.0"
 COMPACT_AFTER_SEGMENTS = 48
 RETIRED_GRACE_S = 300.0  # how long compacted-away files stay for queries that already listed them
 _SCHEMA_FILE = "_schema.parquet"  # zero rows: keeps every glob non-empty and every column typed
@@ -105,21 +110,39 @@ class Warehouse:
     def ensure_database(self) -> bool:
         """Create or refresh the views in data/essays.duckdb; skip when already current.
 
-        Returns False when the file is locked by someone else's session: the views from the
-        last refresh are still valid (they read whatever Parquet files exist), so that is fine.
+        The file is built next to the old one in DATABASE_STORAGE_VERSION's format and renamed
+        over it, so no client ever sees half a database, and an old file written in a newer
+        format is replaced. Returns False when the file is locked by someone else's session:
+        it is left alone (the views from the last refresh read whatever Parquet files exist)
+        and the refresh is tried again after the next run.
         """
         self.ensure_tables()
         marker = self.root / ".views"
         wanted = f"{VIEWS_VERSION} {self.root.resolve()} {self.database_path.resolve()}"
         if self.database_path.exists() and marker.exists() and marker.read_text() == wanted:
             return True
+        self.database_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = duckdb.connect(str(self.database_path))
+            # Holding the old file's lock while replacing it: a session that opens it meanwhile
+            # waits for the new file instead of reading the one being replaced.
+            guard = duckdb.connect(str(self.database_path)) if self.database_path.exists() else None
         except duckdb.IOException:
             return False
-        with contextlib.closing(con):
-            for statement in view_statements(self.root):
-                con.execute(statement)
+        tmp = self.database_path.with_name(f".{self.database_path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with contextlib.closing(duckdb.connect(":memory:")) as con:
+                con.execute(f"ATTACH {_sql_str(tmp)} AS fresh (STORAGE_VERSION '{DATABASE_STORAGE_VERSION}')")
+                con.execute("USE fresh")
+                for statement in view_statements(self.root):
+                    con.execute(statement)
+                con.execute("USE memory")
+                con.execute("DETACH fresh")
+            os.replace(tmp, self.database_path)
+        finally:
+            if guard is not None:
+                guard.close()
+            tmp.unlink(missing_ok=True)
+            Path(f"{tmp}.wal").unlink(missing_ok=True)
         atomic_write_text(marker, wanted)
         return True
 
