@@ -47,7 +47,7 @@ def test_first_commands_and_their_errors_are_quiet_and_say_what_to_do(fresh_env:
     assert bad_sql.returncode != 0 and "no_such_table" in bad_sql.stderr
     unwritable = _essays(fresh_env, tmp_path, "export", "/proc/essays-export")
     assert unwritable.returncode == 2 and "/proc/essays-export" in unwritable.stderr
-    assert "Check the path" in unwritable.stderr
+    assert "Name a folder you can write to" in unwritable.stderr  # what to do
     bad_ref = _essays(fresh_env, tmp_path, "delete", "notavideo")
     assert bad_ref.returncode == 2 and "'notavideo'" in bad_ref.stderr and "Accepted:" in bad_ref.stderr
 

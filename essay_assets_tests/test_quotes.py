@@ -21,41 +21,12 @@ from essay_assets.writing.quotes import (
     unquote,
     verify_quotes,
 )
+from essay_assets_tests.support.quoted_conversation import SNIPPETS, VIDEO_ID
 
-VIDEO_ID = "dQw4w9WgXcQ"
 OTHER_ID = "aaaaaaaaaaa"
-
-# A conversation about urban heat: a punctuated (human) first half, an auto-caption second half
-# (lower case, no punctuation, ">>" speaker changes), filler words and captioner's tags.
-SNIPPETS = [
-    {"text": "[Music]", "start": 0.0, "duration": 4.0},
-    {"text": "Welcome back. Today I'm talking with Dr. Amara Osei,", "start": 4.2, "duration": 3.1},
-    {"text": "who has spent twelve years measuring heat in Accra and Lagos.", "start": 7.3, "duration": 3.9},
-    {"text": "Um, thank you for having me. It's, uh, a real pleasure.", "start": 11.2, "duration": 3.5},
-    {"text": "So the first thing I want to say is that shade is not a luxury.", "start": 14.7, "duration": 3.8},
-    {"text": "Shade is infrastructure, just like water pipes", "start": 18.5, "duration": 2.9},
-    {"text": "or electricity.", "start": 21.4, "duration": 1.6},
-    {"text": "When we planted 3,000 trees in one neighbourhood,", "start": 23.0, "duration": 3.2},
-    {"text": "night-time temperatures dropped by two degrees.", "start": 26.2, "duration": 2.8},
-    {"text": "That's a 40% cut in heat-related hospital visits.", "start": 29.0, "duration": 3.4},
-    {"text": "You can see all of our data at heatwatch.org/accra.", "start": 32.4, "duration": 3.0},
-    {"text": "[Applause]", "start": 35.4, "duration": 1.5},
-    {"text": "And I don't think cities need more air conditioning;", "start": 36.9, "duration": 3.3},
-    {"text": "they need more trees.", "start": 40.2, "duration": 1.9},
-    {"text": ">> what surprised you most about the", "start": 42.1, "duration": 2.4},
-    {"text": "results in lagos", "start": 44.5, "duration": 1.8},
-    {"text": ">> honestly it was how fast people", "start": 46.3, "duration": 2.5},
-    {"text": "noticed the difference um within weeks", "start": 48.8, "duration": 2.6},
-    {"text": "residents were sleeping outside again", "start": 51.4, "duration": 2.4},
-    {"text": "and Kwame Mensah the mayor called it", "start": 53.8, "duration": 2.5},
-    {"text": "the cheapest health policy we ever had", "start": 56.3, "duration": 2.7},
-    {"text": "but we have to be careful uh the trees", "start": 59.0, "duration": 2.6},
-    {"text": "need water for the first three years", "start": 61.6, "duration": 2.5},
-    {"text": "and without that most of them die", "start": 64.1, "duration": 2.4},
-    {"text": "so shade is infrastructure you have to", "start": 66.5, "duration": 2.4},
-    {"text": "maintain it like any other", "start": 68.9, "duration": 2.0},
-    {"text": "[Music]", "start": 70.9, "duration": 3.0},
-]
+# The conversation about urban heat the pipeline tests quote too (support/quoted_conversation.py):
+# a punctuated (human) first half, an auto-caption second half (lower case, no punctuation, ">>"
+# speaker changes), filler words and captioner's tags.
 
 # (quotation as the essay drafted it, expected: None = must be rejected, else (start_s, published words)).
 GENUINE, ALTERED = "genuine", "altered"

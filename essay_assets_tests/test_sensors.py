@@ -55,8 +55,9 @@ def follow(data_dir, text):
 
 
 def tick(instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    return followed_feeds_sensor(context, essay_settings=EssaySettings())
+    # As a context manager, as the daemon uses it: the context closes what it opened.
+    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
+        return followed_feeds_sensor(context, essay_settings=EssaySettings())
 
 
 def requested_ids(result):

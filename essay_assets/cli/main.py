@@ -109,7 +109,7 @@ def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int
     # Without --verbose Dagster's console log (every event, ~70 lines of stack per failed step)
     # stays in the run's log; the terminal gets one line per video.
     summary = run_videos_stoppable(video_ids, settings, force_refresh=getattr(args, "force_refresh", False),
-                                   log_level="INFO" if verbose else "CRITICAL")
+                                   log_level="INFO" if verbose else "CRITICAL", dagster_events=verbose)
     for video_id, path in summary.essays.items():
         print(f"{video_id}: {path}")
     for video_id, message in summary.failures.items():
@@ -231,9 +231,9 @@ def cmd_export(args, settings: Settings) -> int:
 
     try:
         written = export_tables(settings, Path(args.directory))
-    except ExportError as exc:
+    except ExportError as exc:  # a folder the user named that cannot take the files: a usage error
         print(f"essays export: {exc}", file=sys.stderr)
-        return 1
+        return 2
     for path in written:
         print(path)
     return 0

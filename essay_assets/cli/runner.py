@@ -54,13 +54,16 @@ class _PipelineLinesOnly(logging.Filter):
         return True
 
 
-@dg.logger(config_schema={"log_level": dg.Field(str, default_value="INFO")},
-           description="The terminal of `essays run`: the pipeline's own lines, no Dagster events.")
+@dg.logger(config_schema={"log_level": dg.Field(str, default_value="INFO"),
+                          "dagster_events": dg.Field(bool, default_value=False)},
+           description="The terminal of `essays run`: the pipeline's own lines; Dagster's events (with "
+                       "their stacks) only when asked for (`--verbose`).")
 def terminal_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     logger = logging.Logger("essays", level=init_context.logger_config["log_level"])
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    handler.addFilter(_PipelineLinesOnly())
+    if not init_context.logger_config["dagster_events"]:
+        handler.addFilter(_PipelineLinesOnly())
     logger.addHandler(handler)
     return logger
 
@@ -87,7 +90,8 @@ def contiguous_blocks(order: list[str], wanted: list[str]) -> list[tuple[str, st
 
 
 def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool = False,
-               instance: dg.DagsterInstance | None = None, log_level: str = "INFO") -> RunSummary:
+               instance: dg.DagsterInstance | None = None, log_level: str = "INFO",
+               dagster_events: bool = False) -> RunSummary:
     from essay_assets.defs.build import (
         build_definitions,  # deferred: it imports Dagster's world
     )
@@ -102,7 +106,7 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
     run_config = {
         "ops": {"llm_response": {"config": {"force_refresh": force_refresh}}},
         # Dagster's per-event DEBUG lines are for the UI; the terminal gets our INFO lines.
-        "loggers": {"console": {"config": {"log_level": log_level}}},
+        "loggers": {"console": {"config": {"log_level": log_level, "dagster_events": dagster_events}}},
     }
     run_ids = []
     for start, end in contiguous_blocks(order, video_ids):
@@ -142,7 +146,7 @@ STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}  # exit codes: 128 + th
 
 
 def run_videos_stoppable(video_ids: list[str], settings: Settings, *, force_refresh: bool = False,
-                         log_level: str = "INFO") -> RunSummary:
+                         log_level: str = "INFO", dagster_events: bool = False) -> RunSummary:
     """`run_videos` for the CLI: Ctrl-C or SIGTERM stops it at once.
 
     The run executes in a worker thread, so Dagster's own interrupt handling (main thread only:
@@ -182,7 +186,7 @@ def run_videos_stoppable(video_ids: list[str], settings: Settings, *, force_refr
     def work() -> None:
         try:
             outcome["summary"] = run_videos(video_ids, settings, force_refresh=force_refresh, instance=instance,
-                                            log_level=log_level)
+                                            log_level=log_level, dagster_events=dagster_events)
         except BaseException as exc:  # handed to the main thread
             outcome["error"] = exc
 
