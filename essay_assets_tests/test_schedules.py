@@ -45,11 +45,13 @@ print(json.dumps({"revision": revision, "requested": requested}))
 
 def evaluate(instance: dg.DagsterInstance):
     schedule = build_definitions().resolve_schedule_def("missing_or_stale_essays")
-    # As a context manager, as the daemon uses it: the context opens its own handle on the
-    # instance (Dagster makes it the current one) and must close it, or a later test in this
-    # process finds a dead instance as the current one.
-    with dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK) as context:
-        return schedule(context, essay_settings=EssaySettings())
+    # Resources given to the context, and the context used as a context manager, as the daemon
+    # does: the context opens its own handle on the instance (Dagster makes it the current one)
+    # and must close it, or a later test in this process finds a dead instance as the current
+    # one. (Resources passed to the call instead make Dagster copy the context, never closed.)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=TICK,
+                                   resources={"essay_settings": EssaySettings()}) as context:
+        return schedule(context)
 
 
 def test_schedule_requests_exactly_the_missing_essay_then_skips(llm_server, data_dir, monkeypatch):

@@ -55,9 +55,11 @@ def follow(data_dir, text):
 
 
 def tick(instance, cursor=None):
-    # As a context manager, as the daemon uses it: the context closes what it opened.
-    with dg.build_sensor_context(instance=instance, cursor=cursor) as context:
-        return followed_feeds_sensor(context, essay_settings=EssaySettings())
+    # Resources given to the context, and the context used as a context manager, as the daemon
+    # does: the context closes what it opened (see test_schedules.evaluate).
+    with dg.build_sensor_context(instance=instance, cursor=cursor,
+                                 resources={"essay_settings": EssaySettings()}) as context:
+        return followed_feeds_sensor(context)
 
 
 def requested_ids(result):
