@@ -135,3 +135,105 @@ def test_a_home_from_before_the_stage_folders_loads_the_moved_event_log(data_dir
         ensure_dagster_home(Settings.from_env())
         assert (home / "dagster.yaml").read_text() == expected
         assert type(dg.DagsterInstance.get().event_log_storage) is PooledSqliteEventLogStorage
+
+
+def test_the_partition_list_is_remembered_only_while_no_one_changed_it(tmp_path: Path):
+    pooled = PooledSqliteEventLogStorage(str(tmp_path))
+    stock = SqliteEventLogStorage(str(tmp_path))  # another connection, as another process has
+    pooled.add_dynamic_partitions("videos", ["aaaaaaaaaaa", "bbbbbbbbbbb"])
+    assert pooled.get_dynamic_partitions("videos") == ["aaaaaaaaaaa", "bbbbbbbbbbb"]
+    assert pooled.get_dynamic_partitions("videos") == ["aaaaaaaaaaa", "bbbbbbbbbbb"]  # from memory
+    stock.delete_dynamic_partition("videos", "bbbbbbbbbbb")
+    assert pooled.get_dynamic_partitions("videos") == ["aaaaaaaaaaa"]
+    assert not pooled.has_dynamic_partition("videos", "bbbbbbbbbbb")
+    stock.add_dynamic_partitions("videos", ["bbbbbbbbbbb"])
+    assert pooled.has_dynamic_partition("videos", "bbbbbbbbbbb")
+    pooled.delete_dynamic_partition("videos", "aaaaaaaaaaa")  # its own writes, too
+    assert pooled.get_dynamic_partitions("videos") == ["bbbbbbbbbbb"]
+    assert stock.get_dynamic_partitions("videos") == ["bbbbbbbbbbb"]
+    pooled.dispose()
+
+
+def _ranged_run_records(home: Path, monkeypatch, batch_size: str) -> dict:
+    """Materialize two single-run-backfill assets over 3 dynamic partitions in one run; what the
+    instance then tells about it."""
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)
+    videos = dg.DynamicPartitionsDefinition(name="videos")
+    common = dict(partitions_def=videos, backfill_policy=dg.BackfillPolicy.single_run())
+
+    @dg.asset(**common)
+    def first(context) -> None:  # context unannotated: this module's annotations are strings
+        for key in context.partition_keys:
+            context.add_asset_metadata({"words": len(key)}, partition_key=key)
+
+    @dg.asset(**common, deps=[first])
+    def second() -> None:
+        pass
+
+    @dg.asset_check(asset=first)
+    def first_is_fine():
+        return dg.AssetCheckResult(passed=True)
+
+    keys = ["p0000000001", "p0000000002", "p0000000003"]
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("videos", keys)
+        result = dg.materialize([first, second], instance=instance, selection=[first, second],
+                                tags={"dagster/asset_partition_range_start": keys[0],
+                                      "dagster/asset_partition_range_end": keys[-1]})
+        assert result.success
+        events = instance.get_records_for_run(result.run_id, limit=1000).records
+        counts: dict[str, int] = {}
+        for record in events:
+            name = record.event_log_entry.dagster_event_type
+            counts[str(name)] = counts.get(str(name), 0) + 1
+        latest = {}
+        for key in (first.key, second.key):
+            record = instance.get_asset_records([key])[0].asset_entry.last_materialization_record
+            latest[key.to_user_string()] = (record.event_log_entry.dagster_event.partition, record.run_id)
+        planned = {key.to_user_string(): instance.get_latest_planned_materialization_info(key).run_id
+                   for key in (first.key, second.key)}
+        return {
+            "run_id": result.run_id,
+            "types": counts,
+            "materialized": {k.to_user_string(): sorted(instance.get_materialized_partitions(k))
+                             for k in (first.key, second.key)},
+            "metadata": {r.partition_key: r.asset_materialization.metadata["words"].value
+                         for r in instance.fetch_materializations(first.key, limit=10).records},
+            "latest": latest,
+            "planned": planned,
+            "storage": type(instance.event_log_storage).__name__,
+        }
+
+
+def test_a_batch_of_events_is_stored_as_one_by_one_would(data_dir: Path, tmp_path: Path, monkeypatch):
+    """A ranged run's planned events and materializations, handed over in batches, leave the
+    instance as Dagster's own SQLite storage leaves it, one event at a time."""
+    from essay_assets.instance import shipped_template
+
+    batches = []
+    store_event_batch = PooledSqliteEventLogStorage.store_event_batch
+
+    def counting(self, events):  # the real method, counted: the batch path must really run
+        batches.append(len(events))
+        store_event_batch(self, events)
+
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "store_event_batch", counting)
+    runs = {}
+    for name, yaml, batch_size in (("stock", "telemetry:\n  enabled: false\n", "0"),
+                                   ("pooled", shipped_template(), "2")):
+        home = tmp_path / name
+        home.mkdir()
+        (home / "dagster.yaml").write_text(yaml)
+        runs[name] = _ranged_run_records(home, monkeypatch, batch_size)
+    stock, pooled = runs["stock"], runs["pooled"]
+    assert (stock["storage"], pooled["storage"]) == ("SqliteEventLogStorage", "PooledSqliteEventLogStorage")
+    for run in (stock, pooled):
+        run["latest"] = {k: (partition, run_id == run["run_id"]) for k, (partition, run_id) in run["latest"].items()}
+        run["planned"] = {k: run_id == run["run_id"] for k, run_id in run["planned"].items()}
+        del run["run_id"], run["storage"]
+    assert pooled == stock
+    assert pooled["types"]["DagsterEventType.ASSET_MATERIALIZATION_PLANNED"] == 6
+    assert pooled["materialized"]["first"] == ["p0000000001", "p0000000002", "p0000000003"]
+    assert pooled["metadata"] == {"p0000000001": 11, "p0000000002": 11, "p0000000003": 11}
+    assert batches and max(batches) == 2
