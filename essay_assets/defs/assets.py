@@ -16,6 +16,7 @@ below it, one per asset, in the order of the chain.
 import asyncio
 
 import dagster as dg
+import requests
 
 from essay_assets.defs.jobs import ESSAY_GROUP
 from essay_assets.defs.metadata import (
@@ -128,25 +129,26 @@ def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySe
     if any(not store.response_path(v, prompt_revision).exists() for v in loop.keys):
         prefetch_litellm()  # a model will be called downstream: import its client meanwhile
     video_rows, transcript_rows = [], []
-    for video_id in loop.keys:
-        with loop.attempt(video_id):
-            found = _fetch_transcript(settings, store, video_id)
-            video = sources.obtain_video_metadata(store, video_id, settings.oembed_url)
-            video_rows.append({**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()})
-            transcript_rows.append({
-                "video_id": video_id, "source": found.source, "language_code": found.language_code,
-                "is_generated": found.is_generated, "is_translated": found.is_translated,
-                "snippet_count": len(found.snippets), "word_count": found.word_count,
-                "content_sha256": found.content_sha256, "path": str(store.transcript_path(video_id)),
-                "fetched_at": utc_now(),
-            })
-            loop.succeed(video_id, {
-                "source": found.source, "language": found.language_code or "unknown",
-                "is_generated": bool(found.is_generated), "is_translated": bool(found.is_translated),
-                "snippet_count": len(found.snippets), "word_count": found.word_count,
-                "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
-                PARTITION_ROW_COUNT: 1,  # its row in `transcripts`
-            })
+    with requests.Session() as oembed_session:  # one for the step: a session per video cost more than the lookup
+        for video_id in loop.keys:
+            with loop.attempt(video_id):
+                found = _fetch_transcript(settings, store, video_id)
+                video = sources.obtain_video_metadata(store, video_id, settings.oembed_url, session=oembed_session)
+                video_rows.append({**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()})
+                transcript_rows.append({
+                    "video_id": video_id, "source": found.source, "language_code": found.language_code,
+                    "is_generated": found.is_generated, "is_translated": found.is_translated,
+                    "snippet_count": len(found.snippets), "word_count": found.word_count,
+                    "content_sha256": found.content_sha256, "path": str(store.transcript_path(video_id)),
+                    "fetched_at": utc_now(),
+                })
+                loop.succeed(video_id, {
+                    "source": found.source, "language": found.language_code or "unknown",
+                    "is_generated": bool(found.is_generated), "is_translated": bool(found.is_translated),
+                    "snippet_count": len(found.snippets), "word_count": found.word_count,
+                    "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
+                    PARTITION_ROW_COUNT: 1,  # its row in `transcripts`
+                })
     # One segment per table per step, not per video: the raw store already holds every transcript.
     warehouse.write("videos", video_rows)
     warehouse.write("transcripts", transcript_rows)

@@ -43,7 +43,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
-from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 
 DEFAULT_OPEN_RUN_SHARDS = 8
@@ -173,18 +173,18 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                              for e in events):
             super().store_event_batch(events)
             return
-        statements = [self.prepare_insert_event(event) for event in events]
+        # Rows, not `prepare_insert_event` statements: one compiled INSERT serves the whole
+        # batch (building and caching a statement per event cost as much as the insert).
+        rows = [self._event_to_row(event) for event in events]
+        insert = SqlEventLogStorageTable.insert()
         for run_id in dict.fromkeys(event.run_id for event in events):
             with self.run_connection(run_id) as conn:
-                for event, statement in zip(events, statements):
-                    if event.run_id == run_id:
-                        conn.execute(statement)
+                conn.execute(insert, [row for event, row in zip(events, rows) if event.run_id == run_id])
         indexed: list[tuple[EventLogEntry, int]] = []
         with self.index_transaction() as conn:
-            for event, statement in zip(events, statements):
+            for event, row in zip(events, rows):
                 if event.dagster_event_type in ASSET_EVENTS or event.dagster_event_type in ASSET_CHECK_EVENTS:
-                    with db_result(conn, statement) as result:
-                        indexed.append((event, result.inserted_primary_key[0]))
+                    indexed.append((event, conn.execute(insert, row).inserted_primary_key[0]))
             asset_events = [(e, i) for e, i in indexed if e.dagster_event_type in ASSET_EVENTS]
             self._store_asset_event_tags(conn, [e for e, _ in asset_events], [i for _, i in asset_events])
             # The assets table keeps each asset's latest event of a kind: the last of the batch wins.

@@ -13,6 +13,8 @@ import time
 from importlib import resources
 from typing import Any
 
+import requests
+
 from essay_assets.intake import youtube
 from essay_assets.intake.oembed import fetch_oembed_metadata
 from essay_assets.intake.transcripts import (
@@ -73,8 +75,11 @@ def _fetch_from_youtube(settings: Settings, video_id: str, http_client) -> Trans
     )
 
 
-def obtain_video_metadata(store: RawStore, video_id: str, oembed_url: str) -> dict[str, Any]:
-    """The transcript stage's lookup, stored for the later stages (intake.videos.read_video_record)."""
+def obtain_video_metadata(store: RawStore, video_id: str, oembed_url: str, *,
+                          session: requests.Session | None = None) -> dict[str, Any]:
+    """The transcript stage's lookup, stored for the later stages (intake.videos.read_video_record).
+    `session`: one HTTP session for a whole step's lookups (a new one per video cost more CPU
+    than the lookup itself)."""
     path = store.video_metadata_path(video_id)
     stored = store.read(path)
     if stored is not None and stored.get("metadata_source") == "none" and stored.get("checked_at", 0) < time.time() - 86400:
@@ -85,7 +90,7 @@ def obtain_video_metadata(store: RawStore, video_id: str, oembed_url: str) -> di
         meta = json.loads(_sample_file(f"{SAMPLE_VIDEO_ID}.meta.json").read_text(encoding="utf-8"))
         record = {**_empty(video_id), **{k: meta.get(k) for k in _empty(video_id)}, "metadata_source": "sample"}
     else:
-        found = fetch_oembed_metadata(video_id, base_url=oembed_url, timeout=10)
+        found = fetch_oembed_metadata(video_id, base_url=oembed_url, timeout=10, session=session)
         if found is None:  # remembered for a day, so one run does not ask again for every stage
             record = {**_empty(video_id), "metadata_source": "none", "checked_at": time.time()}
             store.write(path, record)

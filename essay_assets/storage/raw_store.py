@@ -36,7 +36,9 @@ class RawStore:
             return None
 
     def write(self, path: Path, value: Any) -> None:
-        atomic_write_text(path, json.dumps(value, indent=1, ensure_ascii=False, default=str))
+        # Compact: with `indent`, json.dumps falls back from its C encoder to pure Python (twice
+        # the CPU for a transcript; these files are for the program to read back).
+        atomic_write_text(path, json.dumps(value, ensure_ascii=False, default=str))
 
     def delete_video(self, video_id: str) -> int:
         removed = 0
