@@ -80,7 +80,8 @@ def run_child(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> 
     if proc.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise SystemExit(f"{' '.join(command[:4])}... exited {proc.returncode}:\n{tail}")
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "user_s": usage.ru_utime,
+            "sys_s": usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
 
 
 def essays_written(essays_dir: Path, ids: list[str]) -> int:
