@@ -283,10 +283,12 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
         draft_fingerprint = {k: v for k, v in fingerprint.items() if k != "quote_policy"}
         response_id = stable_hash([draft_fingerprint, context.run.run_id if force_refresh else None])[:32]
         with loop.attempt(video_id):
-            estimate_in, estimate_out = drafting.estimated_tokens(plan, count_tokens)
-            estimate = estimate_cost_usd(settings.model, estimate_in, estimate_out,
-                                         user_prices=settings.model_prices, is_local=endpoint.is_local)
-            estimate_cents = usd_to_cents(estimate)
+            estimate_cents = None  # only a ceiling reads the estimate: without one, no tokenizing or pricing
+            if settings.essay_cost_ceiling_cents is not None or settings.daily_cost_ceiling_cents is not None:
+                estimate_in, estimate_out = drafting.estimated_tokens(plan, count_tokens)
+                estimate_cents = usd_to_cents(estimate_cost_usd(
+                    settings.model, estimate_in, estimate_out, user_prices=settings.model_prices,
+                    is_local=endpoint.is_local))
             try:
                 enforce_budget(video_id, settings.model, BudgetCheck(
                     estimate_cents, settings.essay_cost_ceiling_cents, settings.daily_cost_ceiling_cents, spent_today))
@@ -375,16 +377,18 @@ def publish_essays(context: dg.AssetExecutionContext, essay_settings: EssaySetti
     essay_rows, quote_rows = [], []
     for video_id in loop.keys:
         response = store.read(store.response_path(video_id, prompt_revision))
-        transcript_now = store.read(store.transcript_path(video_id))
+        stored = store.read(store.transcript_path(video_id))
+        transcript_now = Transcript.from_json(stored) if stored is not None else None
         if (response is None or response.get("model") != settings.model or transcript_now is None
-                or response["fingerprint"]["transcript_sha256"] != Transcript.from_json(transcript_now).content_sha256):
+                or response["fingerprint"]["transcript_sha256"] != transcript_now.content_sha256):
             loop.skip(video_id, "no model answer yet for this video" if response is None else
                       f"no model answer yet for this video's current transcript and model {settings.model}",
                       upstream="llm_response")
             continue
         with loop.attempt(video_id):
             try:
-                published = publish_essay(settings, store, video_id, prompt_revision, response, context.run.run_id)
+                published = publish_essay(settings, store, video_id, prompt_revision, response, context.run.run_id,
+                                          transcript_now)
             except BrokenEssay as exc:  # a response stored before cleanup existed, say
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason) from None
             except UnverifiedQuotes as exc:

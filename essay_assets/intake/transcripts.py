@@ -7,6 +7,7 @@ shape). Users may drop `data/transcripts/<video_id>.json` in that shape, or a pl
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -26,15 +27,17 @@ class Transcript:
     is_generated: bool | None = None
     is_translated: bool | None = None
 
-    @property
+    # Computed once per transcript (the stages ask for each several times per video); frozen
+    # dataclasses allow it: cached_property writes the instance's __dict__, not its fields.
+    @functools.cached_property
     def text(self) -> str:
         return " ".join(s["text"].strip() for s in self.snippets if s["text"].strip())
 
-    @property
+    @functools.cached_property
     def word_count(self) -> int:
         return word_count(self.text)
 
-    @property
+    @functools.cached_property
     def content_sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 

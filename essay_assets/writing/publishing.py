@@ -147,8 +147,10 @@ def build_record(*, video_id: str, revision: int, response: dict[str, Any], tran
 
 
 def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: int,
-                  response: dict[str, Any], run_id: str | None) -> Published:
-    transcript = Transcript.from_json(store.read(store.transcript_path(video_id)))
+                  response: dict[str, Any], run_id: str | None, transcript: Transcript | None = None) -> Published:
+    """`transcript`: the stored one, when the caller has already read it."""
+    if transcript is None:
+        transcript = Transcript.from_json(store.read(store.transcript_path(video_id)))
     video = read_video_record(store, video_id)
     fallback_title = f"Reflections on {video['title']}" if video.get("title") else "Reflections on the conversation"
     body = publishable_body(normalize_body(response["content"], fallback_title)).body  # or BrokenEssay
