@@ -42,7 +42,8 @@ class Transcript:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "snippets": list(self.snippets)}
+        # Shallow: dataclasses.asdict deep-copies every snippet only for json.dumps to read it.
+        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "snippets": list(self.snippets)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Transcript":

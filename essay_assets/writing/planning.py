@@ -40,7 +40,8 @@ class PromptPlan:
         return len(self.calls) if self.mode == "map_reduce" else 1
 
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "calls": list(self.calls)}
+        # Shallow: dataclasses.asdict deep-copies every message only for json.dumps to read it.
+        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "calls": list(self.calls)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "PromptPlan":
