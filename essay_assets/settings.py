@@ -147,6 +147,10 @@ class Settings:
     schedule_cron: str = "0 6 * * *"
     # First delay before Dagster retries a step that hit transient errors (exponential, jitter).
     step_retry_delay_s: float = 10.0
+    # Videos per run of a backfill; None = all of them in one run (the fastest: each run pays
+    # seconds of process start-up). Smaller runs cost more start-ups, but a failed step retries
+    # fewer videos and, on Kubernetes, no single pod has to hold the whole backfill.
+    run_size: int | None = None
     # A folder of your own prompt files; None = the package's own prompts.
     prompts_dir: Path | None = None
     # Where video titles and followed feeds are read (a mirror; tests use loopback servers).
@@ -272,6 +276,7 @@ class Settings:
                 schedule_cron=_cron(pick("schedule_cron", "ESSAYS_SCHEDULE_CRON", "0 6 * * *")),
                 step_retry_delay_s=_number("step_retry_delay_s", pick(
                     "step_retry_delay_s", "ESSAYS_STEP_RETRY_DELAY_S", 10.0), float, 0),
+                run_size=_opt_run_size(pick("run_size", "ESSAYS_RUN_SIZE", None)),
                 prompts_dir=_opt_path(pick("prompts_dir", "ESSAYS_PROMPTS_DIR", None)),
                 oembed_url=str(pick("oembed_url", "ESSAYS_OEMBED_URL", DEFAULT_OEMBED_URL)),
                 youtube_feed_base=str(pick("youtube_feed_base", "ESSAYS_YOUTUBE_FEED_BASE", DEFAULT_FEED_BASE)).rstrip("?"),
@@ -297,7 +302,7 @@ CONFIG_FILE_KEYS = frozenset({
     "context_window", "llm_concurrency", "llm_timeout_s", "llm_max_attempts", "llm_retry_base_s", "languages",
     "allow_translation", "youtube_min_interval_s", "essay_cost_ceiling_cents", "daily_cost_ceiling_cents",
     "model_prices", "min_essay_words", "max_essay_words", "schedule_cron", "step_retry_delay_s", "prompts_dir",
-    "oembed_url", "youtube_feed_base",
+    "oembed_url", "youtube_feed_base", "run_size",
 })
 
 _log = logging.getLogger(__name__)
@@ -347,6 +352,20 @@ def _number(field: str, value: Any, kind: type, low: float, high: float | None =
 
 def _opt_positive_int(field: str, value: Any) -> int | None:
     return None if value in (None, "") else _number(field, value, int, 1)
+
+
+RUN_SIZE_ALL = "all"  # ESSAYS_RUN_SIZE's default spelled out: every video of a backfill in one run
+
+
+def _opt_run_size(value: Any) -> int | None:
+    """Videos per backfill run: a whole number from 1, or `all` (also empty) for one run."""
+    if value in (None, "") or str(value).strip().lower() == RUN_SIZE_ALL:
+        return None
+    try:
+        return _number("run_size", value, int, 1)
+    except SettingsError:
+        raise SettingsError(f"{_name('run_size')} must be a whole number of at least 1 (videos per run) "
+                            f"or `{RUN_SIZE_ALL}` (one run for the whole backfill), got {value!r}.") from None
 
 
 def _opt_ceiling(field: str, value: Any) -> float | None:

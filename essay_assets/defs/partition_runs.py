@@ -1,8 +1,8 @@
 """How one asset step handles many video partitions: each video succeeds or fails on its
 own, failures are recorded with their reason, and the step fails only where that helps.
 
-Why: backfills run every selected partition in one run (`BackfillPolicy.single_run()`), which
-is 40-70x faster than a run per partition on this hardware. One bad video must not sink the
+Why: backfills run every selected partition in one run (`BackfillPolicy.single_run()`, or runs
+of ESSAYS_RUN_SIZE videos), which is 40-70x faster than a run per partition on this hardware. One bad video must not sink the
 other 99, but it must not disappear silently either:
 - a permanent failure (no transcript, bad key, over budget) is written to `failures` and
   logged; the video is skipped downstream;
