@@ -27,7 +27,11 @@ import jsonschema
 import pytest
 import yaml
 
-from essay_assets.instance import CODE_LOCATION_NAME, DEFINITIONS_MODULE, shipped_template
+from essay_assets.instance import (
+    CODE_LOCATION_NAME,
+    DEFINITIONS_MODULE,
+    shipped_template,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
