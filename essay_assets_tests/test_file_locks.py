@@ -1,10 +1,15 @@
 """The data dir's lock check: the pure verdict on what a probe found (every case a shared volume
-can present), the mountinfo reading it depends on, and the real probe on this machine's disk,
-where locks work and the warehouse opens as before."""
+can present), the mountinfo reading it depends on, the real probe on this machine's disk, where
+locks work and the warehouse opens as before, and real FUSE mounts whose locks fail or stay on
+this machine, which the warehouse and the `essays` command refuse (skipped where FUSE cannot be
+mounted)."""
 
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,11 @@ from essay_assets.storage.file_locks import (
     require_working_locks,
 )
 from essay_assets.storage.warehouse import warehouse_for
+from essay_assets_tests.support.lockless_fs import LocklessMount
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_fuse = pytest.mark.skipif(LocklessMount.available() is not None,
+                                reason=f"cannot mount FUSE here: {LocklessMount.available()}")
 
 
 def probe(fs_type: str = "ext4", options: str = "rw,relatime", *, flock_errno: int | None = None,
@@ -106,3 +116,46 @@ def test_a_warehouse_on_this_disk_opens_and_works_as_before(tmp_path):
 def test_the_refusal_is_a_settings_error_the_cli_prints_on_one_line():
     # The CLI prints a SettingsError as one line and exits 2 (essay_assets/cli/main.py).
     assert issubclass(DataDirLocksUnusable, SettingsError)
+
+
+@needs_fuse
+def test_a_data_dir_whose_flock_fails_is_refused_before_anything_is_written(tmp_path):
+    with LocklessMount(tmp_path, "enolck") as mounted:
+        settings = Settings.from_env({"ESSAYS_DATA_DIR": str(mounted / "data")})
+        with pytest.raises(DataDirLocksUnusable) as refused:
+            warehouse_for(settings)
+        message = str(refused.value)
+        assert str(settings.warehouse_dir) in message and "flock fails there (ENOLCK" in message
+        assert "NFSv4 with locking" in message and "docs/deploy.md" in message and "\n" not in message
+        with pytest.raises(DataDirLocksUnusable):  # refused every time, not only the first
+            warehouse_for(settings)
+        written = [p.name for p in (mounted / "data").rglob("*") if p.is_file()]
+        assert written == [PROBE_NAME]  # the probe's own file, nothing of the warehouse
+
+
+@needs_fuse
+@pytest.mark.parametrize("command", [["sql", "SELECT count(*) FROM essays"], ["status"]])
+def test_essays_commands_refuse_it_in_one_line(tmp_path, command):
+    """`essays sql` meets the warehouse's check, `essays status` the instance lock's, first."""
+    with LocklessMount(tmp_path, "enolck") as mounted:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ESSAYS_", "DAGSTER_"))}
+        env.update(ESSAYS_DATA_DIR=str(mounted / "data"), DAGSTER_DISABLE_TELEMETRY="1",
+                   PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        done = subprocess.run([sys.executable, "-m", "essay_assets.cli", *command], env=env, capture_output=True,
+                              text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("essays: The data dir folder ")
+    assert "ENOLCK" in lines[0] and "docs/deploy.md" in lines[0]
+
+
+@needs_fuse
+def test_locks_kept_on_this_machine_pass_the_probe_and_are_refused_by_the_mount_check(tmp_path):
+    """A FUSE client of object storage keeps flocks in the local kernel: between two processes of
+    this machine they work, so the probe alone cannot tell; its mount type can."""
+    with LocklessMount(tmp_path, "local-s3fs") as mounted:
+        found = probe_locks(mounted / "data" / "warehouse")
+        assert found.flock_errno is None and found.conflict_seen
+        assert found.mount.fs_type == "fuse.s3fs" and found.mount.mount_point == str(mounted)
+        with pytest.raises(DataDirLocksUnusable, match="fuse.s3fs mount .* locks stay on this machine"):
+            warehouse_for(Settings.from_env({"ESSAYS_DATA_DIR": str(mounted / "data")}))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from essay_assets.settings import Settings
+from essay_assets.storage.file_locks import require_working_locks
 from essay_assets.storage.files import atomic_write_text
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ def instance_lock(home: Path) -> Iterator[None]:
     Dagster creates and stamps its SQLite databases (runs, schedules, the event log index) on
     first open without any lock: six commands started at once on a new data dir raced on
     them ("UNIQUE constraint failed: alembic_version.version_num", "table runs already exists")
-    and could leave schedules.db with two alembic heads, which broke every later command."""
+    and could leave schedules.db with two alembic heads, which broke every later command.
+    A home where this lock cannot work is refused first, saying what is required."""
+    require_working_locks(home)
     with open(home / LOCK_NAME, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
