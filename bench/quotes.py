@@ -1,27 +1,42 @@
-"""Quote verifier benchmark: index build + 30 quotations over a synthetic 20,000-word transcript.
+"""Quote verifier benchmark: what verifying one essay's quotations costs, against the essay's
+share of a 100-video run.
 
-    .venv/bin/python bench/quotes.py [--words 20000] [--quotes 30] [--repeat 21]
+    .venv/bin/python bench/quotes.py [--words 20000] [--quotes 30] [--repeat 31]
+                                     [--baseline <checkout>] [--share-s 0.42] [--memory]
 
-The issue's target: verifying quotations must add under 1 % to a 100-video run, i.e. a few ms
-per essay. Half the quotations are genuine (taken from the transcript, some across snippets, some
-with an ellipsis), half altered the way a model alters them (a word changed, a word dropped, an
-invented tail, a saying never said). Prints the median of --repeat runs.
+The issue's target: verifying quotations must cost under 1 % of an essay's share of a 100-video
+run (bench/backfill.py (a): ~42 s of wall time for 100 videos, 0.42 s per essay, so < 4.2 ms).
+Per essay the run verifies the quotations twice: the essay step (index the transcript, verify
+every quotation, unquote the failures) and the `essay_quotes_are_verbatim` check (index the
+stored transcript again, check the published essay). Both are timed here, as the run does them:
+with the index cache, the check finds the index the essay step built.
+
+Half the quotations are genuine (taken from the transcript, some across snippets, some with an
+ellipsis), half altered the way a model alters them (a word changed, an invented tail, a saying
+never said). `--baseline <checkout>` (e.g. `git worktree add ../base-quotes f6cc1da`) imports
+that checkout's `essay_assets/writing/quotes.py` under another module name and times it in the
+same loop, alternating, so both columns share this box's load. Prints medians of --repeat runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from essay_assets.writing.quotes import TranscriptIndex, match_quote, verify_quotes  # noqa: E402
+from essay_assets.writing import quotes  # noqa: E402
 from testkit.synthetic_transcripts import synthetic_snippets  # noqa: E402
+
+VIDEO_ID = "dQw4w9WgXcQ"
 
 
 def make_quotations(snippets: list[dict], count: int, seed: int = 1) -> list[str]:
@@ -48,37 +63,94 @@ def make_quotations(snippets: list[dict], count: int, seed: int = 1) -> list[str
     return quotations
 
 
+def load_baseline(checkout: Path) -> ModuleType:
+    """The quote verifier of another checkout, as module `baseline_quotes` (it imports this
+    tree's `essay_assets.writing.links`, which the measured change leaves alone)."""
+    spec = importlib.util.spec_from_file_location("baseline_quotes", checkout / "essay_assets/writing/quotes.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_quotes"] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def forget_indexes(module: ModuleType) -> None:
+    """A new transcript for the essay step: no index of it in the cache (the baseline has none)."""
+    if hasattr(module.TranscriptIndex, "forget_recent"):
+        module.TranscriptIndex.forget_recent()
+
+
+def one_essay(module: ModuleType, snippets: list[dict], body: str) -> tuple[float, float, float, int]:
+    """Seconds for: the essay step's index, the essay step's verification, the check (index
+    included); and how many quotations verified."""
+    forget_indexes(module)
+    started = time.perf_counter()
+    index = module.TranscriptIndex.from_snippets(snippets)
+    built = time.perf_counter()
+    verified = module.verify_quotes(body, index, VIDEO_ID)
+    published, _ = module.unquote(verified.body, verified.unverified, verified.unverified_matches)
+    essay_done = time.perf_counter()
+    problems = module.verbatim_problems(published, module.TranscriptIndex.from_snippets(snippets), linked=True)
+    checked = time.perf_counter()
+    assert not problems, problems  # the published essay passes its check
+    return built - started, essay_done - built, checked - essay_done, len(verified.outcomes)
+
+
+def index_memory(snippets: list[dict]) -> float:
+    """Bytes one index of `snippets` holds (what the cache keeps per transcript), per character
+    of transcript text."""
+    quotes.TranscriptIndex.forget_recent()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    index = quotes.TranscriptIndex.from_snippets(snippets)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    chars = sum(len(text) + 1 for text in index.snippet_texts)
+    quotes.TranscriptIndex.forget_recent()
+    return held / chars
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=20000)
     parser.add_argument("--quotes", type=int, default=30)
-    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--repeat", type=int, default=31)
+    parser.add_argument("--baseline", type=Path, help="a checkout whose quote verifier to time alongside")
+    parser.add_argument("--share-s", type=float, default=0.42,
+                        help="one essay's share of the 100-video run, seconds (docs/benchmarks.md, (a))")
+    parser.add_argument("--memory", action="store_true", help="also measure the memory one index holds")
     args = parser.parse_args()
 
     snippets = synthetic_snippets(args.words)
     quotations = make_quotations(snippets, args.quotes)
     body = "\n\n".join(f'The speaker said "{quoted}" and moved on.' for quoted in quotations)
-
-    builds, matches, essays = [], [], []
+    versions = {"after": quotes} | ({"before": load_baseline(args.baseline)} if args.baseline else {})
+    times: dict[str, list[tuple[float, float, float]]] = {name: [] for name in versions}
+    verified = {}
     for _ in range(args.repeat):
-        started = time.perf_counter()
-        index = TranscriptIndex.from_snippets(snippets)
-        built = time.perf_counter()
-        results = [match_quote(index, quoted) for quoted in quotations]
-        matched = time.perf_counter()
-        verify_quotes(body, TranscriptIndex.from_snippets(snippets), "dQw4w9WgXcQ")
-        essays.append(time.perf_counter() - matched)
-        builds.append(built - started)
-        matches.append(matched - built)
+        for name, module in versions.items():  # alternating: both see the same moments of load
+            *seconds, verified[name] = one_essay(module, snippets, body)
+            times[name].append(tuple(seconds))
 
-    verified = sum(result.verified for result in results)
-    build_ms, match_ms, essay_ms = (1000 * statistics.median(times) for times in (builds, matches, essays))
     print(f"transcript: {args.words} words in {len(snippets)} snippets; {args.quotes} quotations "
-          f"({verified} verified); median of {args.repeat} runs")
-    print(f"index build:                 {build_ms:7.2f} ms")
-    print(f"match {args.quotes} quotations:         {match_ms:7.2f} ms ({match_ms / args.quotes:.3f} ms per quotation)")
-    print(f"per essay (build + match):   {build_ms + match_ms:7.2f} ms")
-    print(f"verify_quotes on an essay:   {essay_ms:7.2f} ms (build, find, match, rewrite)")
+          f"({verified['after']} verified); median of {args.repeat} runs, alternating "
+          f"{' and '.join(versions)}")
+    names = list(reversed(versions))
+    print(f"{'ms per essay':44s}" + "".join(f"{name:>10s}" for name in names))
+    rows = (("essay step: index the transcript", (0,)), ("essay step: verify, unquote failures", (1,)),
+            ("check: index (cached after) + verify", (2,)), ("verifying one essay's quotations", (0, 1, 2)))
+    medians = {}
+    for label, parts in rows:
+        medians[label] = {name: 1000 * statistics.median(sum(run[p] for p in parts) for run in times[name])
+                          for name in names}
+        print(f"{label:44s}" + "".join(f"{medians[label][name]:10.2f}" for name in names))
+    total = medians["verifying one essay's quotations"]
+    share_ms = 1000 * args.share_s
+    print(f"{'share of the 100-video run (' + format(args.share_s, 'g') + ' s)':44s}"
+          + "".join(f"{total[name] / share_ms:10.2%}" for name in names) + "   (target < 1 %)")
+    if "before" in total:
+        print(f"after / before: {total['after'] / total['before']:.2f}")
+    if args.memory:
+        print(f"index memory: {index_memory(snippets):.1f} bytes per transcript character")
 
 
 if __name__ == "__main__":

@@ -16,14 +16,14 @@ search, within windows found by exact word-pair anchors.
 from __future__ import annotations
 
 import difflib
-import operator
 import re
+import threading
 import unicodedata
 from bisect import bisect_right
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, repeat
+from itertools import accumulate
 
 from rapidfuzz import fuzz
 
@@ -63,20 +63,19 @@ _DIGIT_GROUP_RE = re.compile(r",(?=\d{3}(?!\d))")  # 1,000 == 1000 (when a digit
 _NUMBER_WORDS = dict(zip(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty".split(), map(str, range(21))))
-_WORD_REPLACEMENTS = tuple((filler, " ") for filler in sorted(_FILLERS)) + tuple(
-    (word, f" {number} ") for word, number in _NUMBER_WORDS.items())
 _ELLIPSIS_RE = re.compile(r"\s*(?:\[\s*(?:…|\.\s?\.\s?\.)\s*\]|…|\.\s?\.\s?\.)\s*")
 _ASTRAL_RE = re.compile(r"[^\u0000-\uffff]+")
 
 
 def _punctuation_table() -> dict[int, str | None]:
     """One `str.translate` table: apostrophes vanish (don't == dont == don’t), every other
-    punctuation mark, symbol or control character becomes a space, "\n" survives. A regex doing
-    the same visits every character in Python's regex engine and costs ~5 ms per 20,000 words."""
+    punctuation mark, symbol or control character, and every space other than " " (a no-break
+    space), becomes " "; "\n" survives. A regex doing the same visits every character in Python's
+    regex engine and costs ~5 ms per 20,000 words."""
     table: dict[int, str | None] = {}
     for code in range(0x10000):
         category = unicodedata.category(chr(code))
-        if category[0] in "PSC" and chr(code) != "\n":
+        if (category[0] in "PSC" or category[0] == "Z" and code != ord(" ")) and chr(code) != "\n":
             table[code] = " "
     table[ord("_")] = " "
     for apostrophe in "'’‘ʼ`´":
@@ -88,8 +87,8 @@ _PUNCTUATION_TABLE = _punctuation_table()
 
 
 def _normalize(text: str) -> str:
-    """Lower-case words separated by whitespace; "\n" survives (it separates caption snippets).
-    Numbers and fillers are handled by `_words`."""
+    """Lower-case words separated by " " or "\n" only ("\n" separates caption snippets).
+    Numbers and fillers are handled word by word by `_canonical`."""
     text = text.casefold()
     if "[" in text:
         text = _TAG_RE.sub(" ", text)
@@ -103,63 +102,103 @@ def _normalize(text: str) -> str:
     return text
 
 
-def _words(normalized: str) -> str:
-    """`normalized` with filler words dropped and small number words as digits; every word is
-    then surrounded by spaces. Whole-string `str.replace` instead of a per-word loop: a Python
-    loop over 20,000 words costs more than the rest of the index build."""
-    text = " " + normalized.replace("\n", " \n ") + " "
-    present = set(text.split())  # one C-level pass instead of one search per filler/number word
-    for word, replacement in _WORD_REPLACEMENTS:
-        if word not in present:
-            continue
-        needle = f" {word} "
-        # Adjacent repeats ("um um") overlap at their shared space: replace until none is left.
-        while needle in text:
-            text = text.replace(needle, replacement)
-    return text
+def _canonical(words: Iterable[str]) -> list[str]:
+    """Normalized words as compared: filler words dropped, small number words as digits."""
+    return [_NUMBER_WORDS.get(word, word) for word in words if word not in _FILLERS]
 
 
 def _tokens(text: str) -> list[str]:
-    return _words(_normalize(text.replace("\n", " "))).split()
+    return _canonical(_normalize(text.replace("\n", " ")).split())
 
 
 # ---- the index -------------------------------------------------------------------------------
 
+# Between snippets while the index is built: a symbol, so `_normalize` has turned every one the
+# captions had into a space.
+_SNIPPET_BREAK = "|"
 
-@dataclass(frozen=True)
+
+class _WordCodes(dict):
+    """Normalized word -> the one character that stands for its canonical form in
+    `TranscriptIndex.encoded` ("" for a filler word). `codes[word]` gives a new word the next
+    free character, so encoding a transcript is one C-level `map` over its words."""
+
+    def __init__(self) -> None:
+        super().__init__({_SNIPPET_BREAK: "\n"})
+        self.words: dict[str, str] = {}  # character -> canonical word
+
+    def __missing__(self, word: str) -> str:
+        if word in _FILLERS:
+            code = ""
+        elif word in _NUMBER_WORDS:
+            code = self[_NUMBER_WORDS[word]]
+        else:
+            number = 0x100 + len(self.words)  # "\n" (the snippet break) is never a word's code
+            code = chr(number if number < 0xD800 else number + 0x800)  # surrogates are not characters
+            self.words[code] = word
+        self[word] = code
+        return code
+
+
+@dataclass(frozen=True, eq=False)
 class TranscriptIndex:
-    """A transcript prepared for quotation search; built once per transcript."""
+    """A transcript prepared for quotation search; built once per transcript (see `from_snippets`).
+
+    Each token (a canonical word: see `_canonical`) is one character of `encoded`, so a run of
+    words is a substring and its position is its first token's index: exact search is one
+    `str.find` over a string as long as the transcript has words."""
 
     snippet_texts: tuple[str, ...]
     snippet_starts: tuple[float, ...]
     snippet_first_token: tuple[int, ...]  # index of each snippet's first token (equal for empty snippets)
-    tokens: tuple[str, ...]
-    joined: str  # " tok tok tok ": tokens joined by single spaces, with a space at each end
-    token_offsets: tuple[int, ...]  # where each token starts in `joined`
+    encoded: str  # one character per token
+    codes: Mapping[str, str]  # canonical word -> its character; only words the transcript has
+    words: Mapping[str, str]  # character -> canonical word
     has_times: bool  # False when every start is 0 (a user's .txt transcript): quotes verified but not linked
     urls: frozenset[str]  # URLs that appear in the transcript text (they may be linked from the essay)
-    vocabulary: frozenset[str] = frozenset()  # every token: a quotation with a word outside it fails at once
 
     @classmethod
     def from_snippets(cls, snippets: Sequence[Mapping]) -> TranscriptIndex:
-        texts = tuple(str(snippet.get("text") or "").replace("\r", " ").replace("\n", " ") for snippet in snippets)
+        """The index of these snippets, shared with every other caller in this process that asks
+        for the same texts and start times while it is among the recently built ones."""
+        texts = [snippet.get("text") or "" for snippet in snippets]
+        try:
+            joined = "\n".join(texts)
+        except TypeError:  # a number as a snippet's text
+            texts = [str(text) for text in texts]
+            joined = "\n".join(texts)
+        if "\r" in joined or joined.count("\n") != len(texts) - 1:  # line breaks inside a snippet
+            texts = [text.replace("\r", " ").replace("\n", " ") for text in texts]
+            joined = "\n".join(texts)
         starts = tuple(float(snippet.get("start") or 0.0) for snippet in snippets)
-        # One normalization pass over the whole transcript; "\n" keeps the snippets apart.
-        lines = _words(_normalize("\n".join(texts))).split("\n") if texts else []
-        tokens: list[str] = []
-        first_token: list[int] = []
-        for line in lines:
-            first_token.append(len(tokens))
-            tokens.extend(line.split())
-        offsets = tuple(accumulate(map(operator.add, map(len, tokens), repeat(1)), initial=1))[:-1]
-        return cls(snippet_texts=texts, snippet_starts=starts, snippet_first_token=tuple(first_token),
-                   tokens=tuple(tokens), joined=" " + " ".join(tokens) + " ", token_offsets=offsets,
-                   has_times=any(start != 0 for start in starts), urls=urls_in_text("\n".join(texts)),
-                   vocabulary=frozenset(tokens))
+        # The key is the content itself, not a digest of it: no collisions, and a dict hashes a
+        # string in one C pass (~0.1 ms for 20,000 words) while the index keeps `joined` anyway.
+        return _RECENT_INDEXES.get_or_build((joined, starts), lambda: cls._build(texts, joined, starts))
 
-    def token_at(self, char_pos: int) -> int:
-        """The token whose text starts at or contains `joined[char_pos]`."""
-        return max(0, bisect_right(self.token_offsets, char_pos) - 1)
+    @classmethod
+    def _build(cls, texts: list[str], joined: str, starts: tuple[float, ...]) -> TranscriptIndex:
+        # One normalization pass over the whole transcript and one `map` over its words; snippet
+        # boundaries ride along as "\n" in the encoded string and are counted per line.
+        codes = _WordCodes()
+        words = _normalize(joined).replace("\n", f" {_SNIPPET_BREAK} ").split()
+        lines = "".join(map(codes.__getitem__, words)).split("\n") if texts else []
+        first_token = tuple(accumulate(map(len, lines), initial=0))[:-1]
+        return cls(snippet_texts=tuple(texts), snippet_starts=starts, snippet_first_token=first_token,
+                   encoded="".join(lines), codes=dict(codes), words=codes.words,
+                   has_times=any(start != 0 for start in starts), urls=urls_in_text(joined))
+
+    @staticmethod
+    def forget_recent() -> None:
+        """Drop every shared index (benchmarks time a first build with it)."""
+        _RECENT_INDEXES.clear()
+
+    @property
+    def token_count(self) -> int:
+        return len(self.encoded)
+
+    def token_words(self, first: int, end: int) -> list[str]:
+        """The canonical words of tokens [first, end)."""
+        return list(map(self.words.__getitem__, self.encoded[first:end]))
 
     def snippet_of(self, token: int) -> int:
         return max(0, bisect_right(self.snippet_first_token, token) - 1)
@@ -167,20 +206,19 @@ class TranscriptIndex:
     def occurrences(self, words: Sequence[str], first_token: int = 0, last_token: int | None = None,
                     limit: int = 1000):
         """Token indices where `words` occur in order, from `first_token` on (start <= `last_token`)."""
-        count = len(self.tokens)
-        if first_token >= count or not self.vocabulary.issuperset(words):
+        code_of = self.codes.get
+        needle = "".join(code_of(word) or "\n" for word in words)
+        if not words or "\n" in needle or first_token >= len(self.encoded):
             return  # a word the speakers never said: no need to read the transcript
-        needle = " " + " ".join(words) + " "
-        pos = self.token_offsets[first_token] - 1
         # Bound the scan itself, not just the result: a failed search must not read to the end.
-        stop = (len(self.joined) if last_token is None or last_token + 1 >= count
-                else self.token_offsets[last_token + 1] - 2 + len(needle))
+        stop = len(self.encoded) if last_token is None else last_token + len(needle)
+        position = first_token
         for _ in range(limit):
-            pos = self.joined.find(needle, pos, stop)
-            if pos < 0:
+            position = self.encoded.find(needle, position, stop)
+            if position < 0:
                 return
-            yield self.token_at(pos + 1)
-            pos += 1
+            yield position
+            position += 1
 
     def original_words(self, first: int, end: int) -> str:
         """The captions' own words for tokens [first, end): original case and punctuation, without
@@ -190,15 +228,54 @@ class TranscriptIndex:
             token = self.snippet_first_token[snippet]
             raw_words = _TAG_RE.sub(" ", self.snippet_texts[snippet]).split()
             # One normalization per snippet, one line per raw word: the same tokens the index holds.
-            normalized = _words(_normalize("\n".join(raw_words))).split("\n")
+            normalized = _normalize("\n".join(raw_words)).split("\n")
             for raw, norm in zip(raw_words, normalized):
-                count = len(norm.split())
+                count = len(_canonical(norm.split()))
                 if count and token < end and token + count > first:
                     words.append(raw)
                 elif not count and first < token < end and raw.strip(">") and not any(map(str.isalnum, raw)):
                     words.append(raw)  # a dash between words of the quotation (fillers and ">>" go)
                 token += count
         return " ".join(words)
+
+
+class _RecentIndexes:
+    """The indexes of the most recently used transcripts, up to `max_chars` characters of
+    transcript text in all: the essay step, the quotation repair and the essay check of one run
+    (one process: the in-process executor) each verify the same transcript, and a run over
+    10,000 videos must not keep 10,000 indexes."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self._indexes: OrderedDict[tuple[str, tuple[float, ...]], TranscriptIndex] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()  # runs may verify essays from more than one thread
+
+    def get_or_build(self, key: tuple[str, tuple[float, ...]], build) -> TranscriptIndex:
+        with self._lock:
+            index = self._indexes.get(key)
+            if index is not None:
+                self._indexes.move_to_end(key)
+                return index
+        index = build()  # outside the lock: two threads may build the same index once each
+        with self._lock:
+            if key not in self._indexes:
+                self._indexes[key] = index
+                self._chars += len(key[0])
+            while self._chars > self.max_chars and len(self._indexes) > 1:
+                evicted, _ = self._indexes.popitem(last=False)
+                self._chars -= len(evicted[0])
+        return index
+
+    def clear(self) -> None:
+        with self._lock:
+            self._indexes.clear()
+            self._chars = 0
+
+
+# ~25 MB of memory per million characters kept (measured by bench/quotes.py --memory): 100 of the
+# benchmark's 20,000-word transcripts, ~140 MB.
+_RECENT_INDEXES = _RecentIndexes(max_chars=14_000_000)
 
 
 # ---- matching --------------------------------------------------------------------------------
@@ -234,7 +311,7 @@ def closest_passage(index: TranscriptIndex, quoted: str, context_words: int = 8)
     score, window = _score(index, words)
     if window is None or score < NOT_FOUND_SCORE:
         return None
-    first, end = max(0, window[0] - context_words), min(len(index.tokens), window[1] + context_words)
+    first, end = max(0, window[0] - context_words), min(index.token_count, window[1] + context_words)
     return index.original_words(first, end) or None
 
 
@@ -269,7 +346,7 @@ def _explain_failure(index: TranscriptIndex, pieces: list[list[str]]) -> QuoteMa
         scores.append(score)
         if window is None or score < NOT_FOUND_SCORE:
             return QuoteMatch(False, None, None, score, "not in the transcript")
-        differences = _differences(piece, index.tokens[window[0]:window[1]])
+        differences = _differences(piece, index.token_words(*window))
         if differences:
             return QuoteMatch(False, None, None, score, "content words differ: " + "; ".join(differences[:3]))
     return QuoteMatch(False, None, None, min(scores, default=0.0), "not in the transcript")
@@ -303,10 +380,10 @@ def _score(index: TranscriptIndex, words: list[str]) -> tuple[float, tuple[int, 
     best: tuple[float, tuple[int, int] | None] = (0.0, None)
     for start, _ in votes.most_common(5):
         first = max(0, start - 5)
-        end = min(len(index.tokens), start + len(words) + 5)
-        alignment = fuzz.partial_ratio_alignment(needle, " ".join(index.tokens[first:end]))
+        end = min(index.token_count, start + len(words) + 5)
+        window_text = " ".join(index.token_words(first, end))
+        alignment = fuzz.partial_ratio_alignment(needle, window_text)
         if alignment is not None and alignment.score > best[0]:
-            window_text = " ".join(index.tokens[first:end])
             first_in = first + window_text.count(" ", 0, alignment.dest_start)
             end_in = first + window_text.count(" ", 0, alignment.dest_end) + 1
             best = (alignment.score, (first_in, end_in))
