@@ -16,6 +16,7 @@ search, within windows found by exact word-pair anchors.
 from __future__ import annotations
 
 import difflib
+import operator
 import re
 import threading
 import unicodedata
@@ -116,28 +117,35 @@ def _tokens(text: str) -> list[str]:
 # Between snippets while the index is built: a symbol, so `_normalize` has turned every one the
 # captions had into a space.
 _SNIPPET_BREAK = "|"
+_TEXT, _START = operator.itemgetter("text"), operator.itemgetter("start")
+_FIRST_CODE = 0x100  # above "\n" (the snippet break in the encoded string) and every other control character
+_SURROGATES = range(0xD800, 0xE000)  # not characters: no word's code
 
 
-class _WordCodes(dict):
-    """Normalized word -> the one character that stands for its canonical form in
-    `TranscriptIndex.encoded` ("" for a filler word). `codes[word]` gives a new word the next
-    free character, so encoding a transcript is one C-level `map` over its words."""
-
-    def __init__(self) -> None:
-        super().__init__({_SNIPPET_BREAK: "\n"})
-        self.words: dict[str, str] = {}  # character -> canonical word
-
-    def __missing__(self, word: str) -> str:
-        if word in _FILLERS:
-            code = ""
-        elif word in _NUMBER_WORDS:
-            code = self[_NUMBER_WORDS[word]]
-        else:
-            number = 0x100 + len(self.words)  # "\n" (the snippet break) is never a word's code
-            code = chr(number if number < 0xD800 else number + 0x800)  # surrogates are not characters
-            self.words[code] = word
-        self[word] = code
-        return code
+def _word_codes(words: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Normalized word -> the one character standing for its canonical form ("" for a filler
+    word, the digits' character for a number word), and character -> canonical word. Built with
+    C-level `zip`/`map` over the distinct words; only the few filler and number words present
+    are handled one by one."""
+    distinct = set(words)
+    distinct.discard(_SNIPPET_BREAK)
+    needed = len(distinct) + len(_NUMBER_WORDS)  # number words may need their digits' code
+    if _FIRST_CODE + needed <= _SURROGATES.start:
+        characters = map(chr, range(_FIRST_CODE, _FIRST_CODE + needed))
+    else:  # a vocabulary of more than 55,000 words
+        characters = (chr(n) for n in range(_FIRST_CODE, 0x110000) if n not in _SURROGATES)
+    codes = dict(zip(distinct, characters))  # zip stops at the last word: `characters` goes on
+    canonical = dict(zip(codes.values(), codes))
+    for word in distinct & _FILLERS:
+        codes[word] = ""
+    for word in distinct & _NUMBER_WORDS.keys():
+        digits = _NUMBER_WORDS[word]
+        if digits not in codes:
+            codes[digits] = next(characters)
+            canonical[codes[digits]] = digits
+        codes[word] = codes[digits]
+    codes[_SNIPPET_BREAK] = "\n"
+    return codes, canonical
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,16 +169,17 @@ class TranscriptIndex:
     def from_snippets(cls, snippets: Sequence[Mapping]) -> TranscriptIndex:
         """The index of these snippets, shared with every other caller in this process that asks
         for the same texts and start times while it is among the recently built ones."""
-        texts = [snippet.get("text") or "" for snippet in snippets]
-        try:
+        try:  # the usual snippets, read with C-level `map`s
+            texts = list(map(_TEXT, snippets))
             joined = "\n".join(texts)
-        except TypeError:  # a number as a snippet's text
-            texts = [str(text) for text in texts]
+            starts = tuple(map(float, map(_START, snippets)))
+        except (KeyError, TypeError, ValueError):  # no text, None, a number as text, "" as start
+            texts = [str(snippet.get("text") or "") for snippet in snippets]
             joined = "\n".join(texts)
+            starts = tuple(float(snippet.get("start") or 0.0) for snippet in snippets)
         if "\r" in joined or joined.count("\n") != len(texts) - 1:  # line breaks inside a snippet
             texts = [text.replace("\r", " ").replace("\n", " ") for text in texts]
             joined = "\n".join(texts)
-        starts = tuple(float(snippet.get("start") or 0.0) for snippet in snippets)
         # The key is the content itself, not a digest of it: no collisions, and a dict hashes a
         # string in one C pass (~0.1 ms for 20,000 words) while the index keeps `joined` anyway.
         return _RECENT_INDEXES.get_or_build((joined, starts), lambda: cls._build(texts, joined, starts))
@@ -179,12 +188,12 @@ class TranscriptIndex:
     def _build(cls, texts: list[str], joined: str, starts: tuple[float, ...]) -> TranscriptIndex:
         # One normalization pass over the whole transcript and one `map` over its words; snippet
         # boundaries ride along as "\n" in the encoded string and are counted per line.
-        codes = _WordCodes()
         words = _normalize(joined).replace("\n", f" {_SNIPPET_BREAK} ").split()
+        codes, canonical = _word_codes(words)
         lines = "".join(map(codes.__getitem__, words)).split("\n") if texts else []
         first_token = tuple(accumulate(map(len, lines), initial=0))[:-1]
         return cls(snippet_texts=tuple(texts), snippet_starts=starts, snippet_first_token=first_token,
-                   encoded="".join(lines), codes=dict(codes), words=codes.words,
+                   encoded="".join(lines), codes=codes, words=canonical,
                    has_times=any(start != 0 for start in starts), urls=urls_in_text(joined))
 
     @staticmethod
@@ -230,7 +239,8 @@ class TranscriptIndex:
             # One normalization per snippet, one line per raw word: the same tokens the index holds.
             normalized = _normalize("\n".join(raw_words)).split("\n")
             for raw, norm in zip(raw_words, normalized):
-                count = len(_canonical(norm.split()))
+                tokens = norm.split()
+                count = len(tokens) if _FILLERS.isdisjoint(tokens) else len(_canonical(tokens))
                 if count and token < end and token + count > first:
                     words.append(raw)
                 elif not count and first < token < end and raw.strip(">") and not any(map(str.isalnum, raw)):
@@ -291,7 +301,7 @@ class QuoteMatch:
 
 
 def match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
-    pieces = [tokens for tokens in (_tokens(piece) for piece in _ELLIPSIS_RE.split(quoted)) if tokens]
+    pieces = _pieces(quoted)
     if not pieces:
         return QuoteMatch(False, None, None, 0.0, "no words in the quotation")
     found = _find_in_order(index, pieces)
@@ -300,6 +310,21 @@ def match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
         start_s = index.snippet_starts[index.snippet_of(found[0])] if index.has_times else None
         return QuoteMatch(True, " … ".join(texts), start_s, 100.0, "")
     return _explain_failure(index, pieces)
+
+
+def _pieces(quoted: str) -> list[list[str]]:
+    """The quotation's tokens, per piece between ellipses."""
+    return [tokens for tokens in (_tokens(piece) for piece in _ELLIPSIS_RE.split(quoted)) if tokens]
+
+
+def _verified_start(index: TranscriptIndex, quoted: str) -> tuple[bool, float | None]:
+    """`match_quote`'s `verified` and `start_s` without the transcript's words (which a check of a
+    published essay does not need)."""
+    pieces = _pieces(quoted)
+    found = _find_in_order(index, pieces) if pieces else None
+    if found is None:
+        return False, None
+    return True, index.snippet_starts[index.snippet_of(found[0])] if index.has_times else None
 
 
 def closest_passage(index: TranscriptIndex, quoted: str, context_words: int = 8) -> str | None:
@@ -426,15 +451,29 @@ _HEADING_RE = re.compile(r"^[ ]{0,3}#{1,6}(?:[ \t].*)?$", re.M)
 _CODE_SPAN_RE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
 _LINK_TARGET_RE = re.compile(r"\]\([^)\n]*\)")  # `(url "title")`: a title is not a quotation
 _HIDDEN = "\x00"
-_NO_BLANK_LINE = r"(?:[^{marks}\x00\n]|\n(?![ \t]*\n))"
+# Possessive (`++`): the words of a quotation cannot hold its closing mark, so the first one
+# after the opening mark is the only possible end, and runs of ordinary characters are consumed
+# in one C loop instead of one backtracking step per character.
+_NO_BLANK_LINE = r"(?:[^{marks}\x00\n]++|\n(?![ \t]*\n))++"
 _QUOTATION_RES = (
-    re.compile(r'(?<![\w"])"(?=\S)(' + _NO_BLANK_LINE.format(marks='"') + r'+?)(?<=\S)"(?![\w])'),
-    re.compile("“(" + _NO_BLANK_LINE.format(marks="“”") + "+?)”"),
+    re.compile(r'(?<![\w"])"(?=\S)(' + _NO_BLANK_LINE.format(marks='"') + r')(?<=\S)"(?![\w])'),
+    re.compile("“(" + _NO_BLANK_LINE.format(marks="“”") + ")”"),
 )
 # ‘…’ only when clearly a quotation: the opening mark starts a word, the closing mark ends one
 # (an ’ between letters is an apostrophe: don’t), and no blank line in between.
-_SINGLE_QUOTATION_RE = re.compile(r"(?<![\w‘’])‘(?=\w)((?:[^‘’\x00\n]|’(?=\w))+?)(?<=[\w.,!?])’(?!\w)")
+_SINGLE_QUOTATION_RE = re.compile(r"(?<![\w‘’])‘(?=\w)((?:[^‘’\x00\n]++|’(?=\w))++)(?<=[\w.,!?])’(?!\w)")
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def _has_words(text: str, count: int) -> bool:
+    """At least `count` words in `text` (without finding all of them)."""
+    position = 0
+    for _ in range(count):
+        word = _WORD_RE.search(text, position)
+        if word is None:
+            return False
+        position = word.end()
+    return True
 
 
 def find_quotations(body: str) -> list[Quotation]:
@@ -451,7 +490,7 @@ def find_quotations(body: str) -> list[Quotation]:
     quotations = []
     for start, end in sorted(spans):
         text = body[start + 1:end - 1]
-        if len(_WORD_RE.findall(text)) < MIN_QUOTE_WORDS:
+        if not _has_words(text, MIN_QUOTE_WORDS):
             continue
         link = QUOTE_LINK_RE.match(body, end)
         quotations.append(Quotation(start, end, text, float(link.group(1)) if link else None))
@@ -464,10 +503,15 @@ _TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
 _MODEL_TIMESTAMP_RE = re.compile(
     rf"[ \t]*(?:\[(?:at )?{_TIME}(?:\s*[-–—]\s*{_TIME})?\](?!\()|\((?:at )?{_TIME}(?:\s*[-–—]\s*{_TIME})?\))",
     re.I)
+# The markers alone, without the spaces before them: a body without one has nothing to strip, and
+# this pattern is only tried where a "[" or "(" is, not at every position of the body.
+_MODEL_TIMESTAMP_MARK_RE = re.compile(_MODEL_TIMESTAMP_RE.pattern.removeprefix(r"[ \t]*"), re.I)
 
 
 def strip_model_timestamps(body: str) -> str:
     """Remove the model's own [mm:ss] / [h:mm:ss] / (mm:ss) markers: never trust them."""
+    if not _MODEL_TIMESTAMP_MARK_RE.search(body):
+        return body  # the usual case, found with a scan that starts only at "[" and "("
     # A marker that opens a line takes its following space with it.
     body = re.sub(rf"^(?:{_MODEL_TIMESTAMP_RE.pattern})[ \t]*", "", body, flags=re.M | re.I)
     return _MODEL_TIMESTAMP_RE.sub("", body)
@@ -569,14 +613,14 @@ def verbatim_problems(body: str, index: TranscriptIndex, *, linked: bool) -> lis
     LINK_TOLERANCE_S from the moment the quotation starts."""
     problems = []
     for quotation in find_quotations(body):
-        match = match_quote(index, quotation.text)
+        verified, start_s = _verified_start(index, quotation.text)
         shown = quotation.text if len(quotation.text) <= 80 else quotation.text[:77] + "..."
-        if not match.verified:
-            problems.append(f'"{shown}" is not in the transcript ({match.reason})')
+        if not verified:
+            problems.append(f'"{shown}" is not in the transcript ({match_quote(index, quotation.text).reason})')
         elif not linked and quotation.link_s is not None:
             problems.append(f'"{shown}" links to {quotation.link_s:g}s, but this transcript has no times to link')
         elif linked and quotation.link_s is None:
             problems.append(f'"{shown}" has no link to its moment in the video')
-        elif linked and match.start_s is not None and abs(quotation.link_s - match.start_s) > LINK_TOLERANCE_S:
-            problems.append(f'"{shown}" links to {quotation.link_s:g}s but starts at {match.start_s:g}s')
+        elif linked and start_s is not None and abs(quotation.link_s - start_s) > LINK_TOLERANCE_S:
+            problems.append(f'"{shown}" links to {quotation.link_s:g}s but starts at {start_s:g}s')
     return problems
