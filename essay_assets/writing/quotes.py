@@ -23,7 +23,7 @@ import unicodedata
 from bisect import bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 
 from rapidfuzz import fuzz
@@ -120,6 +120,7 @@ _SNIPPET_BREAK = "|"
 _TEXT, _START = operator.itemgetter("text"), operator.itemgetter("start")
 _FIRST_CODE = 0x100  # above "\n" (the snippet break in the encoded string) and every other control character
 _SURROGATES = range(0xD800, 0xE000)  # not characters: no word's code
+_MEMO_LIMIT = 1024  # results kept per index: an essay has tens of quotations
 
 
 def _word_codes(words: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -164,6 +165,20 @@ class TranscriptIndex:
     words: Mapping[str, str]  # character -> canonical word
     has_times: bool  # False when every start is 0 (a user's .txt transcript): quotes verified but not linked
     urls: frozenset[str]  # URLs that appear in the transcript text (they may be linked from the essay)
+    # Results of `match_quote` and `_score` for this transcript: a run asks about the same
+    # quotations up to three times (llm_response, the essay step, repair prompts).
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def remembered(self, key: tuple, compute):
+        """`compute()`, once per `key` while at most _MEMO_LIMIT results are kept."""
+        try:
+            return self.memo[key]
+        except KeyError:
+            pass
+        if len(self.memo) >= _MEMO_LIMIT:
+            self.memo.clear()
+        self.memo[key] = result = compute()
+        return result
 
     @classmethod
     def from_snippets(cls, snippets: Sequence[Mapping]) -> TranscriptIndex:
@@ -283,9 +298,11 @@ class _RecentIndexes:
             self._chars = 0
 
 
-# ~25 MB of memory per million characters kept (measured by bench/quotes.py --memory): 100 of the
-# benchmark's 20,000-word transcripts, ~140 MB.
-_RECENT_INDEXES = _RecentIndexes(max_chars=14_000_000)
+# An index keeps ~7.4 bytes per character of its transcript (a 20,000-word transcript with a
+# 3,500-word vocabulary: 1.15 MB; `bench/quotes.py --memory`), so at most ~120 MB: enough for a
+# 100-video run of 20,000-word transcripts to build each index once. A larger run builds them
+# again in later steps (each step walks the videos in the same order), within the same memory.
+_RECENT_INDEXES = _RecentIndexes(max_chars=16_000_000)
 
 
 # ---- matching --------------------------------------------------------------------------------
@@ -301,6 +318,10 @@ class QuoteMatch:
 
 
 def match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
+    return index.remembered(("match", quoted), lambda: _match_quote(index, quoted))
+
+
+def _match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
     pieces = _pieces(quoted)
     if not pieces:
         return QuoteMatch(False, None, None, 0.0, "no words in the quotation")
@@ -378,6 +399,10 @@ def _explain_failure(index: TranscriptIndex, pieces: list[list[str]]) -> QuoteMa
 
 
 def _score(index: TranscriptIndex, words: list[str]) -> tuple[float, tuple[int, int] | None]:
+    return index.remembered(("score", *words), lambda: _score_anew(index, words))
+
+
+def _score_anew(index: TranscriptIndex, words: list[str]) -> tuple[float, tuple[int, int] | None]:
     """Similarity of `words` to the closest transcript passage, and that passage's token range.
 
     rapidfuzz over the whole transcript costs milliseconds per quotation, so it only scores
