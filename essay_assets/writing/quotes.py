@@ -432,7 +432,7 @@ def _score_anew(index: TranscriptIndex, words: list[str]) -> tuple[float, tuple[
         first = max(0, start - 5)
         end = min(index.token_count, start + len(words) + 5)
         window_text = " ".join(index.token_words(first, end))
-        alignment = fuzz.partial_ratio_alignment(needle, window_text)
+        alignment = fuzz.partial_ratio_alignment(needle, window_text, score_cutoff=best[0])
         if alignment is not None and alignment.score > best[0]:
             first_in = first + window_text.count(" ", 0, alignment.dest_start)
             end_in = first + window_text.count(" ", 0, alignment.dest_end) + 1
