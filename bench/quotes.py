@@ -1,7 +1,7 @@
 """Quote verifier benchmark: what verifying one essay's quotations costs, against the essay's
 share of a 100-video run.
 
-    .venv/bin/python bench/quotes.py [--words 20000] [--quotes 30] [--repeat 31]
+    .venv/bin/python bench/quotes.py [--words 20000 | --transcript snippets.json] [--quotes 30] [--repeat 31]
                                      [--baseline <checkout>] [--share-s 0.42] [--memory]
 
 The issue's target: verifying quotations must cost under 1 % of an essay's share of a 100-video
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import random
 import statistics
 import sys
@@ -126,7 +127,9 @@ def index_memory(snippets: list[dict]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--words", type=int, default=20000)
+    parser.add_argument("--words", type=int, default=20000, help="words of the synthetic transcript")
+    parser.add_argument("--transcript", type=Path,
+                        help="a transcript JSON (snippets) instead, e.g. essay_assets/intake/sample/demo-sample.json")
     parser.add_argument("--quotes", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=31)
     parser.add_argument("--baseline", type=Path, help="a checkout whose quote verifier to time alongside")
@@ -135,7 +138,8 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also measure the memory one index holds")
     args = parser.parse_args()
 
-    snippets = synthetic_snippets(args.words)
+    snippets = json.loads(args.transcript.read_text()) if args.transcript else synthetic_snippets(args.words)
+    words = sum(len(snippet["text"].split()) for snippet in snippets)
     quotations = make_quotations(snippets, args.quotes)
     body = "\n\n".join(f'The speaker said "{quoted}" and moved on.' for quoted in quotations)
     versions = {"after": quotes} | ({"before": load_baseline(args.baseline)} if args.baseline else {})
@@ -148,7 +152,7 @@ def main() -> None:
             times[name].append(seconds)
         floor.append(word_floor(snippets))
 
-    print(f"transcript: {args.words} words in {len(snippets)} snippets; {args.quotes} quotations "
+    print(f"transcript: {args.transcript or 'synthetic'}, {words} words in {len(snippets)} snippets; {args.quotes} quotations "
           f"({verified['after']} verified); {args.repeat} runs, alternating {' and '.join(versions)}; "
           f"median (min) in ms")
     names = list(reversed(versions))

@@ -7,10 +7,13 @@ quotes, caption line breaks and filler words ("um", "[Music]"). An ellipsis may 
 appear in that order. A verified quotation is published in the transcript's own words with a link
 to its moment in the video; anything else is reported, never silently "fixed" into a quotation.
 
-Speed matters (a 20,000-word transcript, 30 quotations, a few ms per essay): the index
-normalizes the whole transcript with a handful of C-level passes into one string of tokens,
-exact search is `str.find` plus `bisect`, and rapidfuzz only scores quotations that failed exact
-search, within windows found by exact word-pair anchors.
+Speed matters (issue #13: under 1 % of an essay's share of a 100-video run; bench/quotes.py): the
+index normalizes the whole transcript with a handful of C-level passes and encodes each word as
+one character, so exact search is one `str.find` whose position is the token index; rapidfuzz
+only scores quotations that failed exact search, within windows found by exact word-run
+anchors. A run asks about one transcript three times (llm_response under the repair policy, the
+essay step, the essay check): `TranscriptIndex.from_snippets` shares one index per transcript
+among recent callers, and each index remembers its answers.
 """
 
 from __future__ import annotations
@@ -195,8 +198,8 @@ class TranscriptIndex:
         if "\r" in joined or joined.count("\n") != len(texts) - 1:  # line breaks inside a snippet
             texts = [text.replace("\r", " ").replace("\n", " ") for text in texts]
             joined = "\n".join(texts)
-        # The key is the content itself, not a digest of it: no collisions, and a dict hashes a
-        # string in one C pass (~0.1 ms for 20,000 words) while the index keeps `joined` anyway.
+        # The key is the content itself, not a digest of it: no collisions, and a dict hashes the
+        # string in one C pass (~0.1 ms for 20,000 words); it costs the cache one more copy of the text.
         return _RECENT_INDEXES.get_or_build((joined, starts), lambda: cls._build(texts, joined, starts))
 
     @classmethod
