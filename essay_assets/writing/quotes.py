@@ -27,6 +27,7 @@ from bisect import bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import accumulate
 
 from rapidfuzz import fuzz
@@ -126,11 +127,10 @@ _SURROGATES = range(0xD800, 0xE000)  # not characters: no word's code
 _MEMO_LIMIT = 1024  # results kept per index: an essay has tens of quotations
 
 
-def _word_codes(words: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+def _word_codes(words: Iterable[str]) -> dict[str, str]:
     """Normalized word -> the one character standing for its canonical form ("" for a filler
-    word, the digits' character for a number word), and character -> canonical word. Built with
-    C-level `zip`/`map` over the distinct words; only the few filler and number words present
-    are handled one by one."""
+    word, the digits' character for a number word). Built with C-level `zip`/`map` over the
+    distinct words; only the few filler and number words present are handled one by one."""
     distinct = set(words)
     distinct.discard(_SNIPPET_BREAK)
     needed = len(distinct) + len(_NUMBER_WORDS)  # number words may need their digits' code
@@ -139,17 +139,15 @@ def _word_codes(words: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
     else:  # a vocabulary of more than 55,000 words
         characters = (chr(n) for n in range(_FIRST_CODE, 0x110000) if n not in _SURROGATES)
     codes = dict(zip(distinct, characters))  # zip stops at the last word: `characters` goes on
-    canonical = dict(zip(codes.values(), codes))
     for word in distinct & _FILLERS:
         codes[word] = ""
     for word in distinct & _NUMBER_WORDS.keys():
         digits = _NUMBER_WORDS[word]
         if digits not in codes:
             codes[digits] = next(characters)
-            canonical[codes[digits]] = digits
         codes[word] = codes[digits]
     codes[_SNIPPET_BREAK] = "\n"
-    return codes, canonical
+    return codes
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,8 +162,7 @@ class TranscriptIndex:
     snippet_starts: tuple[float, ...]
     snippet_first_token: tuple[int, ...]  # index of each snippet's first token (equal for empty snippets)
     encoded: str  # one character per token
-    codes: Mapping[str, str]  # canonical word -> its character; only words the transcript has
-    words: Mapping[str, str]  # character -> canonical word
+    codes: Mapping[str, str]  # normalized word -> its canonical form's character; only words the transcript has
     has_times: bool  # False when every start is 0 (a user's .txt transcript): quotes verified but not linked
     urls: frozenset[str]  # URLs that appear in the transcript text (they may be linked from the essay)
     # Results of `match_quote` and `_score` for this transcript: a run asks about the same
@@ -207,11 +204,11 @@ class TranscriptIndex:
         # One normalization pass over the whole transcript and one `map` over its words; snippet
         # boundaries ride along as "\n" in the encoded string and are counted per line.
         words = _normalize(joined).replace("\n", f" {_SNIPPET_BREAK} ").split()
-        codes, canonical = _word_codes(words)
+        codes = _word_codes(words)
         lines = "".join(map(codes.__getitem__, words)).split("\n") if texts else []
         first_token = tuple(accumulate(map(len, lines), initial=0))[:-1]
         return cls(snippet_texts=tuple(texts), snippet_starts=starts, snippet_first_token=first_token,
-                   encoded="".join(lines), codes=codes, words=canonical,
+                   encoded="".join(lines), codes=codes,
                    has_times=any(start != 0 for start in starts), urls=urls_in_text(joined))
 
     @staticmethod
@@ -222,6 +219,15 @@ class TranscriptIndex:
     @property
     def token_count(self) -> int:
         return len(self.encoded)
+
+    @cached_property
+    def words(self) -> dict[str, str]:
+        """Character -> canonical word; only explaining a failed quotation needs it."""
+        words = dict(zip(self.codes.values(), self.codes))
+        for word, digits in _NUMBER_WORDS.items():  # "three" and "3" share a character: "3" names it
+            if word in self.codes:
+                words[self.codes[word]] = digits
+        return words
 
     def token_words(self, first: int, end: int) -> list[str]:
         """The canonical words of tokens [first, end)."""
