@@ -110,19 +110,19 @@ def word_floor(snippets: list[dict]) -> float:
     return time.perf_counter() - started
 
 
-def index_memory(snippets: list[dict]) -> float:
-    """Bytes the cache keeps per transcript (its index, texts included), per character of
-    transcript text."""
+def index_memory(snippets: list[dict]) -> tuple[int, int]:
+    """Bytes the cache keeps for one transcript (its index, texts included), as tracemalloc
+    counts them and as the cache estimates them."""
     quotes.TranscriptIndex.forget_recent()
     tracemalloc.start()
     # Fresh copies of the texts: the index keeps them alive after the caller's snippets are gone.
     copies = [{"text": snippet["text"].encode().decode(), "start": snippet["start"]} for snippet in snippets]
-    quotes.TranscriptIndex.from_snippets(copies)
+    index = quotes.TranscriptIndex.from_snippets(copies)
     del copies
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     quotes.TranscriptIndex.forget_recent()
-    return held / sum(len(snippet["text"]) + 1 for snippet in snippets)
+    return held, quotes._held_bytes(sum(len(text) + 1 for text in index.snippet_texts) - 1, len(index.codes))
 
 
 def main() -> None:
@@ -180,7 +180,9 @@ def main() -> None:
     print(f"floor: normalize + split the transcript into words: {statistics.median(floor_ms):.2f} "
           f"({min(floor_ms):.2f}) ms")
     if args.memory:
-        print(f"index memory: {index_memory(snippets):.1f} bytes per transcript character")
+        held, estimated = index_memory(snippets)
+        print(f"memory the index cache holds for this transcript: {held / 1e6:.2f} MB "
+              f"(its estimate: {estimated / 1e6:.2f} MB)")
 
 
 if __name__ == "__main__":

@@ -238,14 +238,18 @@ def test_snippets_with_odd_fields_index_as_before():
     assert match_quote(index, "more trees 42 shade is infrastructure").start_s == 0.0
 
 
-def test_recent_indexes_stay_within_their_character_budget():
-    recent = quotes._RecentIndexes(max_chars=10)
-    built = {text: recent.get_or_build((text, ()), object) for text in ("aaaa", "bbbb", "cccc")}
-    assert recent.get_or_build(("cccc", ()), object) is built["cccc"]  # kept: the last 8 characters
-    assert recent.get_or_build(("bbbb", ()), object) is built["bbbb"]
-    assert recent.get_or_build(("aaaa", ()), object) is not built["aaaa"]  # the oldest went first
-    huge = recent.get_or_build(("x" * 50, ()), object)  # over budget alone: kept until the next one
-    assert recent.get_or_build(("x" * 50, ()), object) is huge
+def test_recent_indexes_stay_within_their_memory_budget():
+    small = [{"text": f"words of transcript {number}", "start": 1.0} for number in range(4)]
+    indexes = [TranscriptIndex.from_snippets([snippet]) for snippet in small]
+    sizes = [quotes._held_bytes(len(snippet["text"]), len(index.codes)) for snippet, index in zip(small, indexes)]
+    recent = quotes._RecentIndexes(max_bytes=sum(sizes[:2]))
+    keys = [(snippet["text"], (1.0,)) for snippet in small]
+    for key, index in zip(keys[:3], indexes):
+        assert recent.get_or_build(key, lambda index=index: index) is index
+    assert recent.get_or_build(keys[2], list) is indexes[2]  # kept: the two most recent fit
+    assert recent.get_or_build(keys[1], list) is indexes[1]
+    assert recent.get_or_build(keys[0], lambda: indexes[3]) is indexes[3]  # the oldest went first: built again
+    assert recent.get_or_build(keys[2], lambda: indexes[0]) is indexes[0]  # now the least recent: built again
 
 
 def test_a_filler_beside_a_no_break_space_is_dropped_on_both_sides():

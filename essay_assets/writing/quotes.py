@@ -274,44 +274,51 @@ class TranscriptIndex:
 
 
 class _RecentIndexes:
-    """The indexes of the most recently used transcripts, up to `max_chars` characters of
-    transcript text in all: the essay step, the quotation repair and the essay check of one run
-    (one process: the in-process executor) each verify the same transcript, and a run over
-    10,000 videos must not keep 10,000 indexes."""
+    """The indexes of the most recently used transcripts, up to about `max_bytes` of memory in
+    all: llm_response, the essay step and the essay check of one run (one process: the
+    in-process executor) each verify the same transcript, and a run over 10,000 videos must not
+    keep 10,000 indexes."""
 
-    def __init__(self, max_chars: int) -> None:
-        self.max_chars = max_chars
-        self._indexes: OrderedDict[tuple[str, tuple[float, ...]], TranscriptIndex] = OrderedDict()
-        self._chars = 0
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._indexes: OrderedDict[tuple[str, tuple[float, ...]], tuple[TranscriptIndex, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()  # runs may verify essays from more than one thread
 
     def get_or_build(self, key: tuple[str, tuple[float, ...]], build) -> TranscriptIndex:
         with self._lock:
-            index = self._indexes.get(key)
-            if index is not None:
+            entry = self._indexes.get(key)
+            if entry is not None:
                 self._indexes.move_to_end(key)
-                return index
+                return entry[0]
         index = build()  # outside the lock: two threads may build the same index once each
         with self._lock:
             if key not in self._indexes:
-                self._indexes[key] = index
-                self._chars += len(key[0])
-            while self._chars > self.max_chars and len(self._indexes) > 1:
-                evicted, _ = self._indexes.popitem(last=False)
-                self._chars -= len(evicted[0])
+                size = _held_bytes(len(key[0]), len(index.codes))
+                self._indexes[key] = index, size
+                self._bytes += size
+            while self._bytes > self.max_bytes and len(self._indexes) > 1:
+                _, (_, size) = self._indexes.popitem(last=False)
+                self._bytes -= size
         return index
 
     def clear(self) -> None:
         with self._lock:
             self._indexes.clear()
-            self._chars = 0
+            self._bytes = 0
 
 
-# An index keeps ~7.4 bytes per character of its transcript (a 20,000-word transcript with a
-# 3,500-word vocabulary: 1.15 MB; `bench/quotes.py --memory`), so at most ~120 MB: enough for a
-# 100-video run of 20,000-word transcripts to build each index once. A larger run builds them
-# again in later steps (each step walks the videos in the same order), within the same memory.
-_RECENT_INDEXES = _RecentIndexes(max_chars=16_000_000)
+def _held_bytes(characters: int, distinct_words: int) -> int:
+    """About what the cache holds for one transcript: its text (twice: the index's snippets and
+    the key), the encoded words and the snippet starts, ~3.6 bytes per character; each distinct
+    word's code, ~180 bytes. `bench/quotes.py --memory` prints it next to what tracemalloc counts."""
+    return int(3.6 * characters) + 180 * distinct_words
+
+
+# Enough for a 100-video run of 20,000-word transcripts (~1 MB each) to build each index once. A
+# larger run builds them again in its later steps (each step walks the videos in the same order),
+# within the same memory.
+_RECENT_INDEXES = _RecentIndexes(max_bytes=128 * 2**20)
 
 
 # ---- matching --------------------------------------------------------------------------------
