@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from dataclasses import astuple
 from pathlib import Path
 from types import ModuleType
 
@@ -125,6 +126,43 @@ def index_memory(snippets: list[dict]) -> tuple[int, int]:
     return held, quotes._held_bytes(sum(len(text) + 1 for text in index.snippet_texts) - 1, len(index.codes))
 
 
+def same_results(before: ModuleType, after: ModuleType, quotations: int = 300, bodies: int = 20000) -> None:
+    """Compare the two verifiers' answers: matches and closest passages of genuine and altered
+    quotations over three transcripts (synthetic, the demo sample, a noisy one full of fillers,
+    number words, tags and empty snippets), whole essays, and quotation finding in random bodies."""
+    rng = random.Random(7)
+    noisy_words = ("um uh three 3 twenty [Music] -- >> don't Don’t 1,000 50% trees, the heat. canopy! one two hmm "
+                   "city night shade").split()
+    noisy = [{"text": " ".join(rng.choice(noisy_words) for _ in range(rng.randint(0, 12))), "start": k * 2.5}
+             for k in range(400)]
+    sample = json.loads((REPO / "essay_assets/intake/sample/demo-sample.json").read_text())
+    differ = 0
+    for snippets in (synthetic_snippets(5000), sample, noisy):
+        old, new = before.TranscriptIndex.from_snippets(snippets), after.TranscriptIndex.from_snippets(snippets)
+        words = " ".join(snippet["text"] for snippet in snippets).split()
+        cases = make_quotations(snippets, quotations, seed=rng.randrange(1000))
+        cases += [" ".join(rng.sample(words, rng.randint(2, 12))) for _ in range(quotations // 3)]  # shuffled
+        for quoted in cases:
+            differ += (astuple(before.match_quote(old, quoted)) != astuple(after.match_quote(new, quoted))
+                       or before.closest_passage(old, quoted) != after.closest_passage(new, quoted))
+        body = "\n\n".join(f'He said "{quoted}" then.' for quoted in cases[:40])
+        published = before.verify_quotes(body, old, VIDEO_ID)
+        differ += published.body != after.verify_quotes(body, new, VIDEO_ID).body
+        for linked in (True, False):
+            for text in (body, published.body):
+                differ += before.verbatim_problems(text, old, linked=linked) != after.verbatim_problems(
+                    text, new, linked=linked)
+    parts = ['"', '“', '”', '‘', '’', "'", "don’t", " ", "\n", "\n\n", "\n \n", "word", "Two words", "`code`",
+             "```\nx\n```\n", "# Head\n", "[12:30]", "(1:02:03)", " [0:12-0:15]", "[at 3:04]", "(at 12:00)",
+             f"[0:12](https://www.youtube.com/watch?v={VIDEO_ID}&t=12s)", ".", ",", "!", "x_y", "\x00", "…",
+             '[link](http://a.b "title here")']
+    for _ in range(bodies):
+        body = "".join(rng.choice(parts) for _ in range(rng.randint(1, 40)))
+        differ += ([astuple(q) for q in before.find_quotations(body)] != [astuple(q) for q in after.find_quotations(body)]
+                   or before.strip_model_timestamps(body) != after.strip_model_timestamps(body))
+    print(f"same results: {differ} differences ({3 * quotations * 4 // 3} quotations, 3 essays, {bodies} bodies)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=20000, help="words of the synthetic transcript")
@@ -136,6 +174,8 @@ def main() -> None:
     parser.add_argument("--share-s", type=float, default=0.42,
                         help="one essay's share of the 100-video run, seconds (docs/benchmarks.md, (a))")
     parser.add_argument("--memory", action="store_true", help="also measure the memory one index holds")
+    parser.add_argument("--same-results", action="store_true",
+                        help="first check that --baseline gives the same answers on thousands of cases")
     args = parser.parse_args()
 
     snippets = json.loads(args.transcript.read_text()) if args.transcript else synthetic_snippets(args.words)
@@ -143,6 +183,8 @@ def main() -> None:
     quotations = make_quotations(snippets, args.quotes)
     body = "\n\n".join(f'The speaker said "{quoted}" and moved on.' for quoted in quotations)
     versions = {"after": quotes} | ({"before": load_baseline(args.baseline)} if args.baseline else {})
+    if args.same_results:
+        same_results(versions["before"], quotes)
     times: dict[str, list[tuple[float, ...]]] = {name: [] for name in versions}
     floor = []
     verified = {}
