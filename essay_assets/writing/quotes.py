@@ -75,8 +75,9 @@ _ASTRAL_RE = re.compile(r"[^\u0000-\uffff]+")
 def _punctuation_table() -> dict[int, str | None]:
     """One `str.translate` table: apostrophes vanish (don't == dont == don’t), every other
     punctuation mark, symbol or control character, and every space other than " " (a no-break
-    space), becomes " "; "\n" survives. A regex doing the same visits every character in Python's
-    regex engine and costs ~5 ms per 20,000 words."""
+    space, say: the words around it are words like any other), becomes " "; "\n" survives. A
+    regex doing the same visits every character in Python's regex engine and costs ~5 ms per
+    20,000 words."""
     table: dict[int, str | None] = {}
     for code in range(0x10000):
         category = unicodedata.category(chr(code))
