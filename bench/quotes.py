@@ -2,7 +2,7 @@
 share of a 100-video run.
 
     .venv/bin/python bench/quotes.py [--words 20000 | --transcript snippets.json] [--quotes 30] [--repeat 31]
-                                     [--baseline <checkout>] [--share-s 0.42] [--memory]
+                                     [--baseline <checkout> [--same-results]] [--share-s 0.42] [--memory]
 
 The issue's target: verifying quotations must cost under 1 % of an essay's share of a 100-video
 run (bench/backfill.py (a): ~42 s of wall time for 100 videos, 0.42 s per essay, so < 4.2 ms).
@@ -18,6 +18,7 @@ never said). `--baseline <checkout>` (e.g. `git worktree add ../base-quotes f6cc
 that checkout's `essay_assets/writing/quotes.py` under another module name and times it in the
 same loop, alternating, so both columns share this box's load. Prints the median and the
 minimum of --repeat runs (the minimum is the least disturbed by other work on the box).
+`--same-results` first compares both versions' answers on thousands of quotations and bodies.
 """
 
 from __future__ import annotations
