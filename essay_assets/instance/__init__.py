@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from essay_assets.settings import POSTGRES_URL_VARIABLE, Settings
+from essay_assets.settings import POSTGRES_URL_VARIABLE, Settings, SettingsError
 from essay_assets.storage.files import atomic_write_text
 
 if TYPE_CHECKING:
@@ -97,8 +97,9 @@ def instance_template(uses_postgres: bool) -> str:
     return template[:start] + POSTGRES_STORAGE + template[end:]
 
 
-class InstanceFileError(RuntimeError):
-    """DAGSTER_HOME's dagster.yaml, edited by its user, disagrees with ESSAYS_POSTGRES_URL."""
+class InstanceFileError(SettingsError):
+    """DAGSTER_HOME's dagster.yaml, edited by its user, disagrees with ESSAYS_POSTGRES_URL (a
+    SettingsError: commands stop with its one line, like a bad setting)."""
 
 
 def _names_postgres_url(text: str) -> bool:
