@@ -190,8 +190,7 @@ def test_eight_first_uses_at_once_create_one_working_instance(data_dir: Path, po
 
 @pytest.mark.slow
 def test_four_essays_runs_at_once_all_succeed(llm_server, data_dir: Path, postgres_url: str):
-    groups = [[f"pgconcur{g}v{i}" for i in range(2)] for g in range(4)]  # 10 characters: pad to 11
-    groups = [[video_id + "x" for video_id in group] for group in groups]
+    groups = [[f"pgconcur{g}v{i}" for i in range(1)] for g in range(4)]  # 11 characters each
     for seed, video_id in enumerate(v for group in groups for v in group):
         write_transcript(data_dir, video_id, words=300, seed=seed)
     processes = [essays("run", *group, cwd=data_dir) for group in groups]
@@ -203,4 +202,4 @@ def test_four_essays_runs_at_once_all_succeed(llm_server, data_dir: Path, postgr
     rows = warehouse_for(Settings.from_env()).query("SELECT video_id, run_id FROM essays ORDER BY video_id")
     assert [row["video_id"] for row in rows] == sorted(v for group in groups for v in group)
     assert len({row["run_id"] for row in rows}) == 4
-    assert llm_server.call_count == 8
+    assert llm_server.call_count == 4
