@@ -30,7 +30,11 @@ from typing import Any
 
 import requests
 
-from essay_assets.instance import CODE_LOCATION_NAME, DEFINITIONS_MODULE, instance_template
+from essay_assets.instance import (
+    CODE_LOCATION_NAME,
+    DEFINITIONS_MODULE,
+    instance_template,
+)
 from essay_assets.settings import POSTGRES_URL_VARIABLE
 
 ESSAY_ASSETS = ("transcript", "essay_prompt", "llm_response", "essay")
