@@ -11,7 +11,10 @@ at once. Ways to write the same 100 essays, measured side by side in one run:
 
 The physical bound is N * delay / concurrency = 100 * 2 / 8 = 25 s.
 
-    .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--keep]
+With --postgres, (a) and (b) also run with the Dagster instance in PostgreSQL (a server from
+testkit/postgres.py, a fresh database each), alternating with the SQLite runs: (a_pg), (b_pg).
+
+    .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--postgres] [--keep]
 
 Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md).
 (a), (b) and (e) use separate data dirs and DAGSTER_HOMEs so none reuses another's answers.
@@ -41,6 +44,7 @@ from testkit.dagster_dev import (  # noqa: E402
     prepare_dagster_home,
 )
 from testkit.openai_stub import LoopbackLLM  # noqa: E402
+from testkit.postgres import PostgresServer  # noqa: E402
 from testkit.synthetic_transcripts import synthetic_snippets  # noqa: E402
 
 MODEL = "openai/gpt-4o"
@@ -166,6 +170,8 @@ def main() -> int:
                         help="also run (a) with another checkout's essay_assets (e.g. a worktree of an older "
                              "commit), alternating with this one, so a change is judged side by side in one run")
     parser.add_argument("--repeats", type=int, default=1, help="how many times to run (a) (and its baseline)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also run (a) and (b) with the instance in PostgreSQL, side by side with SQLite")
     parser.add_argument("--sequential", nargs=2, metavar=("DATA", "API_BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sequential:
@@ -179,16 +185,24 @@ def main() -> int:
           f"work in {tmp}", flush=True)
     results: dict[str, dict] = {}
     llm = LoopbackLLM(delay_s=args.delay).start()
+    postgres = PostgresServer().start() if args.postgres else None
+
+    def storage_env(label: str) -> dict[str, str]:
+        """The instance in a fresh PostgreSQL database for the *_pg scenarios; SQLite otherwise."""
+        return {"ESSAYS_POSTGRES_URL": postgres.create_database(label)} if label.endswith("_pg") else {}
+
     try:
         if "a" in args.only:
-            checkouts = ([("a_base", args.baseline.resolve())] if args.baseline else []) + [("a", ROOT)]
+            checkouts = (([("a_base", args.baseline.resolve())] if args.baseline else []) + [("a", ROOT)]
+                         + ([("a_pg", ROOT)] if postgres else []))
             for repeat in range(args.repeats):
                 for label, checkout in checkouts:
                     work = tmp / f"{label}{repeat}"
                     data = make_data_dir(work / "data", ids, args.words)
                     home = work / "dagster_home"  # the CLI writes its own checkout's dagster.yaml there
                     before = llm.call_count
-                    env = {**pipeline_env(data, home, llm.base_url, args.concurrency), "PYTHONPATH": str(checkout)}
+                    env = {**pipeline_env(data, home, llm.base_url, args.concurrency), "PYTHONPATH": str(checkout),
+                           **storage_env(label)}
                     r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids], env, work, work / "cli.log")
                     r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
                              checkout=str(checkout))
@@ -216,11 +230,15 @@ def main() -> int:
                          essays=essays_written(data / "essays", ids), load=load())
                 results[variant] = r
                 print(f"({variant}) bare prototype, litellm imported {where}: {r}", flush=True)
-        if "b" in args.only or "d" in args.only:
-            data = make_data_dir(tmp / "b" / "data", ids, args.words)
-            env = pipeline_env(data, tmp / "b" / "dagster_home", llm.base_url, args.concurrency)
-            with DagsterDev(home=tmp / "b" / "dagster_home", cwd=tmp / "b", env=env,
-                            log_path=tmp / "b" / "dagster_dev.log") as dev:
+        for label in (["b"] + (["b_pg"] if postgres else [])):
+            if "b" not in args.only and "d" not in args.only:
+                break
+            suffix = label.removeprefix("b")  # "" or "_pg"
+            data = make_data_dir(tmp / label / "data", ids, args.words)
+            env = {**pipeline_env(data, tmp / label / "dagster_home", llm.base_url, args.concurrency),
+                   **storage_env(label)}
+            with DagsterDev(home=tmp / label / "dagster_home", cwd=tmp / label, env=env,
+                            log_path=tmp / label / "dagster_dev.log") as dev:
                 t = time.monotonic()
                 dev.add_partitions(ids)
                 print(f"added {n} partitions over GraphQL in {time.monotonic() - t:.1f} s", flush=True)
@@ -228,8 +246,8 @@ def main() -> int:
                 before = llm.call_count
                 r = timed_backfill(dev, ids, data / "essays", timeout_s=900)
                 r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load())
-                results["b"] = r
-                print(f"(b) backfill: {r}", flush=True)
+                results[label] = r
+                print(f"({label}) backfill: {r}", flush=True)
                 if "d" in args.only:
                     before = llm.call_count
                     r = timed_backfill(dev, ids, None, timeout_s=900)
@@ -237,10 +255,12 @@ def main() -> int:
                     if r["code_changed"]:
                         print("WARNING: essay_assets changed during (d): its model calls are not a reuse failure",
                               flush=True)
-                    results["d"] = r
-                    print(f"(d) second backfill: {r}", flush=True)
+                    results["d" + suffix] = r
+                    print(f"(d{suffix}) second backfill: {r}", flush=True)
     finally:
         llm.stop()
+        if postgres is not None:
+            postgres.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -270,21 +290,26 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
 
     for key, r in results.items():
-        if key.split("#")[0] in ("a", "a_base"):
+        if key.split("#")[0] in ("a", "a_base", "a_pg"):
             repeat = f" #{key.split('#')[1]}" if "#" in key else ""
-            which = "baseline " + Path(r["checkout"]).name if key.startswith("a_base") else "this checkout"
-            child_row(f"(a{repeat}) `essays run` (CLI), {which}", r)
-    if "b" in results:
-        b = results["b"]
-        row("(b) UI backfill (`dagster dev`)", "launch → last essay file", b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
-        row("", "launch → COMPLETED_SUCCESS", b["launch_to_complete_s"])
-        row("", f"the run itself ({b['runs']} run)", b["run_duration_s"])
+            which = ("baseline " + Path(r["checkout"]).name if key.startswith("a_base")
+                     else "this checkout, instance in PostgreSQL" if key.startswith("a_pg") else "this checkout")
+            child_row(f"(a{'_pg' if key.startswith('a_pg') else ''}{repeat}) `essays run` (CLI), {which}", r)
+    for label, storage in (("b", ""), ("b_pg", ", instance in PostgreSQL")):
+        if label in results:
+            b = results[label]
+            row(f"({label}) UI backfill (`dagster dev`){storage}", "launch → last essay file",
+                b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
+            row("", "launch → COMPLETED_SUCCESS", b["launch_to_complete_s"])
+            row("", f"the run itself ({b['runs']} run)", b["run_duration_s"])
     if "c" in results:
         child_row("(c) sequential Python loop", results["c"])
-    if "d" in results:
-        d = results["d"]
-        row("(d) second backfill, unchanged", "launch → COMPLETED_SUCCESS", d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
-        row("", f"the run itself ({d['runs']} run)", d["run_duration_s"])
+    for label, storage in (("d", ""), ("d_pg", ", instance in PostgreSQL")):
+        if label in results:
+            d = results[label]
+            row(f"({label}) second backfill, unchanged{storage}", "launch → COMPLETED_SUCCESS",
+                d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
+            row("", f"the run itself ({d['runs']} run)", d["run_duration_s"])
     for variant, (_, where) in BARE_VARIANTS.items():
         if variant in results:
             child_row(f"({variant}) bare prototype, litellm imported {where}", results[variant])

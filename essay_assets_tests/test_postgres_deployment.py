@@ -145,7 +145,7 @@ def test_dagster_dev_on_postgres_ticks_the_schedule_which_writes_the_missing_ess
 
             def requested_tick():
                 ticks = instance.get_ticks(schedule.instigator_origin_id, schedule.selector_id)
-                return [tick for tick in ticks if tick.status == dg.TickStatus.SUCCESS and tick.run_ids]
+                return [tick for tick in ticks if tick.status.value == "SUCCESS" and tick.run_ids]
 
             [tick] = wait_for(requested_tick, 150, "a schedule tick that requests a run", dev.log_tail)[-1:]
             run = wait_for(lambda: (r := instance.get_run_by_id(tick.run_ids[0])) and r.is_finished and r, 180,

@@ -34,7 +34,9 @@ def dagster_dev_env(data: Path, api_base: str) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path):
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path, storage: str, request: pytest.FixtureRequest):
+    """The same backfill with the instance in SQLite files (the default) and in PostgreSQL."""
     data = tmp_path / "data"
     (data / "transcripts").mkdir(parents=True)
     for seed, video_id in enumerate(VIDEOS):
@@ -42,6 +44,8 @@ def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path):
 
     with LoopbackLLM(delay_s=0.2) as llm:
         env = dagster_dev_env(data, llm.base_url)
+        if storage == "postgres":  # the session's server, started only when this case runs
+            env["ESSAYS_POSTGRES_URL"] = request.getfixturevalue("postgres_server").create_database("ui_backfill")
         dev = DagsterDev(home=tmp_path / "dagster_home", cwd=tmp_path / "cwd", env=env,
                          log_path=tmp_path / "dagster_dev.log")
         try:

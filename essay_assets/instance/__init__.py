@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from essay_assets.settings import POSTGRES_URL_VARIABLE, Settings, SettingsError
 from essay_assets.storage.files import atomic_write_text
 
@@ -102,14 +104,8 @@ class InstanceFileError(SettingsError):
     SettingsError: commands stop with its one line, like a bad setting)."""
 
 
-def _names_postgres_url(text: str) -> bool:
-    return POSTGRES_URL_VARIABLE in text
-
-
 def _chooses_postgres(text: str) -> bool:
     """Whether an instance file keeps its storage in PostgreSQL (dagster-postgres, any form)."""
-    import yaml
-
     try:
         config = yaml.safe_load(text) or {}
     except yaml.YAMLError:
@@ -150,7 +146,7 @@ def ensure_dagster_home(settings: Settings) -> Path:
                 f"{POSTGRES_URL_VARIABLE} is set, but {config} was edited and keeps the instance in SQLite. "
                 f"Add a `storage: postgres: postgres_url: {{env: {POSTGRES_URL_VARIABLE}}}` block to it (and remove "
                 f"its event_log_storage block), or move the file away to get ours, or unset {POSTGRES_URL_VARIABLE}.")
-        elif not uses_postgres and _names_postgres_url(text):
+        elif not uses_postgres and _chooses_postgres(text) and POSTGRES_URL_VARIABLE in text:
             raise InstanceFileError(
                 f"{config} keeps the instance in PostgreSQL at ${POSTGRES_URL_VARIABLE}, which is not set. "
                 f"Set it, or move the file away to keep the instance in SQLite files in {home}.")
