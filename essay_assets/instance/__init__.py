@@ -134,11 +134,11 @@ def ensure_dagster_home(settings: Settings) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     wanted = instance_template(uses_postgres)
-    ours = EARLIER_TEMPLATES | {_sha256(instance_template(False)), _sha256(instance_template(True))}
     if not config.exists():
         atomic_write_text(config, wanted)
-    elif (raw := config.read_bytes()) != wanted.encode("utf-8"):
+    elif (raw := config.read_bytes()) != wanted.encode("utf-8"):  # the usual case ends here: the file is ours
         text = raw.decode("utf-8", errors="replace")
+        ours = EARLIER_TEMPLATES | {_sha256(instance_template(False)), _sha256(instance_template(True))}
         if hashlib.sha256(raw).hexdigest() in ours:
             atomic_write_text(config, wanted)
         elif uses_postgres and not _chooses_postgres(text):
