@@ -37,6 +37,11 @@ def keep_litellm_offline() -> None:
 
 
 DEFAULT_OEMBED_URL = "https://www.youtube.com/oembed"
+# The variable choosing PostgreSQL for the Dagster instance. Dagster reads it itself when it
+# opens the instance (dagster.yaml says `postgres_url: {env: ESSAYS_POSTGRES_URL}`), so the URL
+# and its password are never written to a file.
+POSTGRES_URL_VARIABLE = "ESSAYS_POSTGRES_URL"
+POSTGRES_URL_SCHEME = "postgresql+psycopg2"  # the driver dagster-postgres installs and is tested with
 DEFAULT_FEED_BASE = "https://www.youtube.com/feeds/videos.xml"
 
 # Settings one Dagster run may override (the resource's launchpad fields): the model and how
@@ -158,6 +163,10 @@ class Settings:
     youtube_feed_base: str = DEFAULT_FEED_BASE
     # None = no proxy. Read from the environment only (credentials do not belong in config.yaml).
     proxy: ProxySettings | None = None
+    # The Dagster instance's storage: None = SQLite files in DAGSTER_HOME; a postgresql:// URL =
+    # runs, event log and schedules in that database. Read from the environment only (the URL
+    # may carry a password), and Dagster reads it from there too: dagster.yaml names the variable.
+    postgres_url: str | None = dataclasses.field(default=None, repr=False)
 
     # ---- derived paths -------------------------------------------------
     @property
@@ -281,6 +290,7 @@ class Settings:
                 oembed_url=str(pick("oembed_url", "ESSAYS_OEMBED_URL", DEFAULT_OEMBED_URL)),
                 youtube_feed_base=str(pick("youtube_feed_base", "ESSAYS_YOUTUBE_FEED_BASE", DEFAULT_FEED_BASE)).rstrip("?"),
                 proxy=_proxy_from_env(env),
+                postgres_url=_opt_postgres_url(env.get(POSTGRES_URL_VARIABLE)),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, SettingsError):
@@ -504,6 +514,26 @@ def _opt_quote_policy(value: Any) -> str | None:
 def _opt_path(value: Any) -> Path | None:
     return None if value in (None, "") else Path(str(value)).expanduser()
 
+
+
+def _opt_postgres_url(value: str | None) -> str | None:
+    """A postgresql+psycopg2:// URL naming a host and a database, or None. The message never
+    repeats the value: it may carry a password."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    parsed = urllib.parse.urlsplit(text)
+    example = f"{POSTGRES_URL_SCHEME}://essays:PASSWORD@127.0.0.1:5432/essays"
+    if parsed.scheme in ("postgresql", "postgres"):
+        # SQLAlchemy 2.1 reads a bare postgresql:// as the psycopg 3 driver, which dagster-postgres
+        # neither installs nor fully supports (its retry of clashing table creation reads psycopg2's
+        # error codes): name the driver.
+        raise SettingsError(f"{POSTGRES_URL_VARIABLE} must name the psycopg2 driver: start it with "
+                            f"`{POSTGRES_URL_SCHEME}://` instead of `{parsed.scheme}://`, e.g. {example}.")
+    if parsed.scheme != POSTGRES_URL_SCHEME or not parsed.hostname or not parsed.path.strip("/"):
+        raise SettingsError(f"{POSTGRES_URL_VARIABLE} must be a PostgreSQL URL with a host and a database, e.g. "
+                            f"{example} (unset it to keep the instance in SQLite files in DAGSTER_HOME).")
+    return text
 
 
 def _opt_url(name: str, value: Any) -> str | None:

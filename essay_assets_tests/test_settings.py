@@ -121,6 +121,28 @@ def test_proxy_credentials_are_not_read_from_the_config_file(tmp_path):
     assert settings.proxy is None
 
 
+def test_the_postgres_url_is_read_from_the_environment_only_and_never_shown(tmp_path):
+    url = "postgresql+psycopg2://essays:Pg-S3cret-Pw@db.example:5432/essays"
+    settings = settings_in(tmp_path, ESSAYS_POSTGRES_URL=url)
+    assert settings.postgres_url == url
+    assert "Pg-S3cret-Pw" not in repr(settings) and "Pg-S3cret-Pw" not in str(settings)
+    assert settings_in(tmp_path).postgres_url is None  # the default: SQLite files in DAGSTER_HOME
+    assert settings_in(tmp_path, f"postgres_url: {url}\n").postgres_url is None  # a password has no place in a file
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("postgresql://essays:Pg-S3cret-Pw@db.example/essays", "start it with `postgresql+psycopg2://`"),
+    ("postgres://essays:Pg-S3cret-Pw@db.example/essays", "instead of `postgres://`"),
+    ("mysql://essays:Pg-S3cret-Pw@db.example/essays", "a PostgreSQL URL with a host and a database"),
+    ("postgresql+psycopg2://essays:Pg-S3cret-Pw@db.example", "a PostgreSQL URL with a host and a database"),
+])
+def test_a_bad_postgres_url_names_the_setting_and_never_repeats_the_password(tmp_path, value, expected):
+    with pytest.raises(SettingsError, match="ESSAYS_POSTGRES_URL") as raised:
+        settings_in(tmp_path, ESSAYS_POSTGRES_URL=value)
+    assert expected in str(raised.value)
+    assert "Pg-S3cret-Pw" not in str(raised.value)
+
+
 def test_importing_the_definitions_reads_no_setting(tmp_path):
     """With every setting unusable, importing still works: settings are read when definitions
     are built, not when modules are imported."""

@@ -72,8 +72,13 @@ def range_of(run: dict) -> tuple[str | None, str | None]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path):
-    data, runs = backfill_through_the_ui(tmp_path, VIDEOS)
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path, storage: str, request: pytest.FixtureRequest):
+    """The same backfill with the instance in SQLite files (the default) and in PostgreSQL."""
+    environ = {}
+    if storage == "postgres":  # the session's server, started only when this case runs
+        environ["ESSAYS_POSTGRES_URL"] = request.getfixturevalue("postgres_server").create_database("ui_backfill")
+    data, runs = backfill_through_the_ui(tmp_path, VIDEOS, **environ)
 
     # single-run backfill policy: one run for all four videos and all four assets
     assert len(runs) == 1, [(r["runId"], r["status"]) for r in runs]
