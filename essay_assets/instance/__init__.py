@@ -9,12 +9,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from essay_assets.redaction import redact
 from essay_assets.settings import Settings
 from essay_assets.storage.files import atomic_write_text
 
@@ -66,9 +68,14 @@ def shipped_template() -> str:
     return (resources.files("essay_assets.instance") / "dagster.yaml").read_text(encoding="utf-8")
 
 
+def dagster_home_path(settings: Settings) -> Path:
+    """DAGSTER_HOME, or <data dir>/dagster_home when it is not set."""
+    return Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home").resolve()
+
+
 def ensure_dagster_home(settings: Settings) -> Path:
     """DAGSTER_HOME defaults to <data dir>/dagster_home, created with our dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home").resolve()
+    home = dagster_home_path(settings)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists() or hashlib.sha256(config.read_bytes()).hexdigest() in EARLIER_TEMPLATES:
@@ -96,19 +103,43 @@ def instance_lock(home: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class InstanceUnavailable(RuntimeError):
+    """Dagster's instance cannot be opened: its disk is full or read-only, or its database is down."""
+
+
 def open_instance(settings: Settings) -> "dg.DagsterInstance":
     """The persistent instance, every one of its databases created and migrated, and runs whose
-    process is gone marked failed (their pool slots freed). Every CLI path opens it here."""
+    process is gone marked failed (their pool slots freed). Every CLI path opens it here.
+
+    Raises InstanceUnavailable, one line naming DAGSTER_HOME, when its storage cannot be
+    used: on a full disk SQLite failed with a raw sqlalchemy traceback ("disk I/O error")."""
     import dagster as dg
+    import sqlalchemy.exc
 
     from essay_assets.instance.runs import reap_dead_runs
 
-    home = ensure_dagster_home(settings)
-    with instance_lock(home):
-        instance = dg.DagsterInstance.get()
-        # Touch each storage so each database is created and stamped while the lock is held.
-        instance.get_runs(limit=1)
-        instance.get_dynamic_partitions("videos")
-        instance.all_instigator_state()
-        reap_dead_runs(instance)
+    home = dagster_home_path(settings)
+    try:
+        ensure_dagster_home(settings)
+        with instance_lock(home):
+            instance = dg.DagsterInstance.get()
+            # Touch each storage so each database is created and stamped while the lock is held.
+            instance.get_runs(limit=1)
+            instance.get_dynamic_partitions("videos")
+            instance.all_instigator_state()
+            reap_dead_runs(instance)
+    except (OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
+        raise InstanceUnavailable(_unavailable_message(home, exc)) from exc
     return instance
+
+
+def _unavailable_message(home: Path, exc: BaseException) -> str:
+    cause = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    try:
+        free_mb = shutil.disk_usage(home if home.exists() else home.parent).free / 1024 / 1024
+    except OSError:
+        free_mb = None
+    disk = (f"its disk is full ({free_mb:.1f} MB free)" if free_mb is not None and free_mb < 1
+            else "is its disk full or read-only, or its database down?")
+    return (f"Dagster's instance in {home} (DAGSTER_HOME) cannot be opened: {cause}; {disk}. "
+            "Free some space there (or point DAGSTER_HOME elsewhere) and try again.")
