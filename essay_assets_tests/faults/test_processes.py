@@ -221,3 +221,45 @@ def test_essays_ui_stopped_with_sigterm_leaves_no_process_and_no_temp_files(tmp_
     assert code == 143, err[-2000:]
     wait_until(lambda: not any(private_tmp.iterdir()), 10, "dagster dev's temp files to go")
     assert not up()
+
+
+def llm_pool():
+    """The `llm` pool as the instance sees it: slot count, claimed slots, steps waiting."""
+    with dg.DagsterInstance.get() as instance:
+        return instance.event_log_storage.get_concurrency_info("llm")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "expected_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_run_blocked_on_the_llm_pool_stops_on_a_signal_and_sends_nothing(data_dir: Path, llm_server, signum,
+                                                                             expected_code):
+    """A run waiting on "Step blocked by limit for pool llm" (the pool held at 0 slots) takes
+    Ctrl-C / SIGTERM: exit 130/143 within seconds, no request sent, the run CANCELED, and its
+    waiting step gone from the pool."""
+    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.settings import Settings
+
+    write_transcripts(data_dir, ["blockedvid1"])
+    ensure_dagster_home(Settings.from_env())
+    with dg.DagsterInstance.get() as instance:
+        instance.event_log_storage.set_concurrency_slots("llm", 0)  # every llm_response step waits
+    process = start("run", "blockedvid1")
+    try:
+        wait_until(lambda: llm_pool().pending_step_count >= 1, 120, "the llm_response step to wait for a slot")
+        time.sleep(1)  # waiting, not just arriving
+        assert process.poll() is None
+        process.send_signal(signum)
+        signalled = time.monotonic()
+        code, out, err = finish(process, timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert code == expected_code, (code, out, err[-3000:])
+    assert took < 10, took
+    assert "stopped by" in err and "Traceback" not in err, err[-3000:]
+    assert llm_server.call_count == 0
+    assert list(instance_runs().values()) == [dg.DagsterRunStatus.CANCELED]
+    pool = llm_pool()
+    assert pool.pending_step_count == 0 and pool.active_slot_count == 0
