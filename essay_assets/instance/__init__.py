@@ -34,6 +34,7 @@ EARLIER_TEMPLATES = {
     "da5e179322f399584c8f3122a8f4f152886d7d7b51a6e2739719d584c6f42887",  # before the note on this set
     "0ad620eed8a0f4a166551df7471ad70a89e9e6808789c52f10c1a7921cc639ac",  # before the package had stage folders
     "09b34b935e2e4d625561a25118cf10e1f8b7de703d2b187969b6647496431877",  # before run_monitoring
+    "5207db5bd93aa68bb3d9d8f68ab75587d50198bc3f3d29d3734394fc93ae8f57",  # before the 5 s slot check
 }
 # The event log's module before the package was laid out by stage: an edited home that still
 # names it would fail to load, so its line is pointed at the module's new place.
