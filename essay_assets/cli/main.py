@@ -119,6 +119,8 @@ def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int
         print(f"{video_id}: {path}")
     for video_id, message in summary.failures.items():
         print(f"{video_id}: FAILED at {' '.join(message.split())}", file=sys.stderr)
+        if video_id in summary.not_recorded:
+            print(f"{video_id}: {summary.not_recorded[video_id]}", file=sys.stderr)
     if summary.failures and not verbose:
         runs = ", ".join(summary.run_ids)
         print(f"Full log: run {runs} in the Dagster UI (essays ui, then Runs), or run again with --verbose.",
