@@ -44,10 +44,10 @@ class EssaySettings(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._settings = self._read()
-        if context.dagster_run is not None and context.instance is not None:  # a run, not a tick
+        if context.run is not None and context.instance is not None:  # a run, not a schedule or sensor tick
             # The run worker names itself, so a run whose worker was killed with its code server
             # is found and failed by the next `essays` command (run_process.py).
-            tag_run_with_this_process(context.instance, context.dagster_run)
+            tag_run_with_this_process(context.instance, context.run)
 
     def get(self) -> Settings:
         if self._settings is None:  # used outside a run (a test, a script): read on first use
