@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from essay_assets.redaction import redact
 from essay_assets.settings import POSTGRES_URL_VARIABLE, Settings, SettingsError
 from essay_assets.storage.file_locks import require_working_locks
 from essay_assets.storage.files import atomic_write_text
@@ -39,6 +41,7 @@ EARLIER_TEMPLATES = {
     "da5e179322f399584c8f3122a8f4f152886d7d7b51a6e2739719d584c6f42887",  # before the note on this set
     "0ad620eed8a0f4a166551df7471ad70a89e9e6808789c52f10c1a7921cc639ac",  # before the package had stage folders
     "09b34b935e2e4d625561a25118cf10e1f8b7de703d2b187969b6647496431877",  # before run_monitoring
+    "5207db5bd93aa68bb3d9d8f68ab75587d50198bc3f3d29d3734394fc93ae8f57",  # before the 5 s slot check
 }
 # The event log's module before the package was laid out by stage: an edited home that still
 # names it would fail to load, so its line is pointed at the module's new place.
@@ -120,6 +123,11 @@ def _chooses_postgres(text: str) -> bool:
                for key in ("run_storage", "event_log_storage", "schedule_storage"))
 
 
+def dagster_home_path(settings: Settings) -> Path:
+    """DAGSTER_HOME, or <data dir>/dagster_home when it is not set."""
+    return Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home").resolve()
+
+
 def ensure_dagster_home(settings: Settings) -> Path:
     """DAGSTER_HOME defaults to <data dir>/dagster_home, created with our dagster.yaml for the
     chosen storage (SQLite files, or PostgreSQL when ESSAYS_POSTGRES_URL is set).
@@ -131,7 +139,7 @@ def ensure_dagster_home(settings: Settings) -> Path:
     its user edited is kept; if it disagrees with ESSAYS_POSTGRES_URL, the command stops and says
     how to reconcile them, rather than silently using the other storage."""
     uses_postgres = settings.postgres_url is not None
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home").resolve()
+    home = dagster_home_path(settings)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     wanted = instance_template(uses_postgres)
@@ -210,21 +218,45 @@ def postgres_migration_lock(postgres_url: str) -> Iterator[None]:
         engine.dispose()
 
 
+class InstanceUnavailable(RuntimeError):
+    """Dagster's instance cannot be opened: its disk is full or read-only, or its database is down."""
+
+
 def open_instance(settings: Settings) -> "dg.DagsterInstance":
     """The persistent instance, every one of its databases created and migrated, and runs whose
-    process is gone marked failed (their pool slots freed). Every CLI path opens it here."""
+    process is gone marked failed (their pool slots freed). Every CLI path opens it here.
+
+    Raises InstanceUnavailable, one line naming DAGSTER_HOME, when its storage cannot be
+    used: on a full disk SQLite failed with a raw sqlalchemy traceback ("disk I/O error")."""
     import dagster as dg
+    import sqlalchemy.exc
 
     from essay_assets.instance.runs import reap_dead_runs
 
-    home = ensure_dagster_home(settings)
-    lock = (postgres_migration_lock(settings.postgres_url) if settings.postgres_url is not None
-            else instance_lock(home))
-    with lock:
-        instance = dg.DagsterInstance.get()
-        # Touch each storage so each database is created and stamped while the lock is held.
-        instance.get_runs(limit=1)
-        instance.get_dynamic_partitions("videos")
-        instance.all_instigator_state()
-        reap_dead_runs(instance)
+    home = dagster_home_path(settings)
+    try:
+        ensure_dagster_home(settings)
+        lock = (postgres_migration_lock(settings.postgres_url) if settings.postgres_url is not None
+                else instance_lock(home))
+        with lock:
+            instance = dg.DagsterInstance.get()
+            # Touch each storage so each database is created and stamped while the lock is held.
+            instance.get_runs(limit=1)
+            instance.get_dynamic_partitions("videos")
+            instance.all_instigator_state()
+            reap_dead_runs(instance)
+    except (OSError, sqlalchemy.exc.SQLAlchemyError) as exc:
+        raise InstanceUnavailable(_unavailable_message(home, exc)) from exc
     return instance
+
+
+def _unavailable_message(home: Path, exc: BaseException) -> str:
+    cause = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    try:
+        free_mb = shutil.disk_usage(home if home.exists() else home.parent).free / 1024 / 1024
+    except OSError:
+        free_mb = None
+    disk = (f"its disk is full ({free_mb:.1f} MB free)" if free_mb is not None and free_mb < 1
+            else "is its disk full or read-only, or its database down?")
+    return (f"Dagster's instance in {home} (DAGSTER_HOME) cannot be opened: {cause}; {disk}. "
+            "Free some space there (or point DAGSTER_HOME elsewhere) and try again.")
