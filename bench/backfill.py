@@ -11,7 +11,15 @@ at once. Ways to write the same 100 essays, measured side by side in one run:
 
 The physical bound is N * delay / concurrency = 100 * 2 / 8 = 25 s.
 
-    .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--keep]
+    .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--postgres] [--keep]
+    .venv/bin/python bench/backfill.py --only bd --run-size all 25 10   # (b) and (d) per ESSAYS_RUN_SIZE
+
+`--run-size` repeats (b) (and (d)) once per value, one after the other in the same invocation, each
+with its own data dir, DAGSTER_HOME and `dagster dev` started with that ESSAYS_RUN_SIZE (Dagster reads
+the backfill policy when it loads the code): `all` is one run for the backfill, 25 is runs of 25 videos.
+
+With --postgres, (a) and (b) (each run size) also run with the Dagster instance in PostgreSQL (a
+server from testkit/postgres.py, a fresh database each), alternating with the SQLite runs: (a_pg), (b_pg).
 
 Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md).
 (a), (b) and (e) use separate data dirs and DAGSTER_HOMEs so none reuses another's answers.
@@ -41,6 +49,7 @@ from testkit.dagster_dev import (  # noqa: E402
     prepare_dagster_home,
 )
 from testkit.openai_stub import LoopbackLLM  # noqa: E402
+from testkit.postgres import PostgresServer  # noqa: E402
 from testkit.synthetic_transcripts import synthetic_snippets  # noqa: E402
 
 MODEL = "openai/gpt-4o"
@@ -109,6 +118,20 @@ def sequential_worker(data: Path, api_base: str) -> None:
 
 
 # ---- (b) and (d): backfills through dagster dev ---------------------------------------------
+def run_size_arg(value: str) -> str:
+    """One --run-size value: `all` or a whole number from 1 (what ESSAYS_RUN_SIZE accepts)."""
+    if value.strip().lower() == "all":
+        return "all"
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a run size is `all` or a whole number from 1, got {value!r}")
+    return str(int(value))
+
+
+def scenario_key(scenario: str, run_size: str) -> str:
+    """`b` / `d` for one run per backfill (the default, as before), `b@25` for runs of 25 videos."""
+    return scenario if run_size == "all" else f"{scenario}@{run_size}"
+
+
 def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, timeout_s: float) -> dict:
     started = time.monotonic()
     backfill_id = dev.launch_backfill(ids, ESSAY_ASSETS)
@@ -132,10 +155,14 @@ def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, tim
         print(dev.describe_backfill_runs(backfill_id)[-8000:], file=sys.stderr)
         print(dev.log_tail(60), file=sys.stderr)
         raise SystemExit(f"backfill {backfill_id} ended {status} after {complete:.0f} s")
-    durations = [r["endTime"] - r["startTime"] for r in runs if r.get("startTime") and r.get("endTime")]
+    timed = [r for r in runs if r.get("startTime") and r.get("endTime")]
+    durations = [r["endTime"] - r["startTime"] for r in timed]
     queued = [r["startTime"] - r["creationTime"] for r in runs if r.get("startTime") and r.get("creationTime")]
+    # Runs of a multi-run backfill overlap: their summed durations are not a wall time, the span is.
+    span = max(r["endTime"] for r in timed) - min(r["startTime"] for r in timed) if timed else None
     return {"backfill_id": backfill_id, "status": status, "launch_to_last_essay_s": last_essay,
             "launch_to_complete_s": complete, "runs": len(runs), "run_duration_s": sum(durations),
+            "runs_span_s": span,
             "run_created_to_started_s": max(queued) if queued else None, "run_ids": [r["runId"] for r in runs]}
 
 
@@ -167,6 +194,11 @@ def main() -> int:
                         help="also run (a) with another checkout's essay_assets (e.g. a worktree of an older "
                              "commit), alternating with this one, so a change is judged side by side in one run")
     parser.add_argument("--repeats", type=int, default=1, help="how many times to run (a) (and its baseline)")
+    parser.add_argument("--run-size", nargs="+", type=run_size_arg, default=["all"], metavar="SIZE",
+                        help="ESSAYS_RUN_SIZE values for (b) and (d): `all` (one run) and/or videos per run, "
+                             "e.g. --run-size all 25 10")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also run (a) and (b) with the instance in PostgreSQL, side by side with SQLite")
     parser.add_argument("--sequential", nargs=2, metavar=("DATA", "API_BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sequential:
@@ -180,16 +212,24 @@ def main() -> int:
           f"work in {tmp}", flush=True)
     results: dict[str, dict] = {}
     llm = LoopbackLLM(delay_s=args.delay).start()
+    postgres = PostgresServer().start() if args.postgres else None
+
+    def storage_env(label: str) -> dict[str, str]:
+        """The instance in a fresh PostgreSQL database for the *_pg scenarios; SQLite otherwise."""
+        return {"ESSAYS_POSTGRES_URL": postgres.create_database(label)} if label.endswith("_pg") else {}
+
     try:
         if "a" in args.only:
-            checkouts = ([("a_base", args.baseline.resolve())] if args.baseline else []) + [("a", ROOT)]
+            checkouts = (([("a_base", args.baseline.resolve())] if args.baseline else []) + [("a", ROOT)]
+                         + ([("a_pg", ROOT)] if postgres else []))
             for repeat in range(args.repeats):
                 for label, checkout in checkouts:
                     work = tmp / f"{label}{repeat}"
                     data = make_data_dir(work / "data", ids, args.words)
                     home = work / "dagster_home"  # the CLI writes its own checkout's dagster.yaml there
                     before = llm.call_count
-                    env = {**pipeline_env(data, home, llm.base_url, args.concurrency), "PYTHONPATH": str(checkout)}
+                    env = {**pipeline_env(data, home, llm.base_url, args.concurrency), "PYTHONPATH": str(checkout),
+                           **storage_env(label)}
                     r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids], env, work, work / "cli.log")
                     r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
                              checkout=str(checkout))
@@ -217,31 +257,39 @@ def main() -> int:
                          essays=essays_written(data / "essays", ids), load=load())
                 results[variant] = r
                 print(f"({variant}) bare prototype, litellm imported {where}: {r}", flush=True)
-        if "b" in args.only or "d" in args.only:
-            data = make_data_dir(tmp / "b" / "data", ids, args.words)
-            env = pipeline_env(data, tmp / "b" / "dagster_home", llm.base_url, args.concurrency)
-            with DagsterDev(home=tmp / "b" / "dagster_home", cwd=tmp / "b", env=env,
-                            log_path=tmp / "b" / "dagster_dev.log") as dev:
+        backfills = [(run_size, storage) for run_size in dict.fromkeys(args.run_size)
+                     for storage in ([""] + (["_pg"] if postgres else []))]
+        for run_size, storage in backfills if ("b" in args.only or "d" in args.only) else ():
+            b_key, d_key = scenario_key("b" + storage, run_size), scenario_key("d" + storage, run_size)
+            work = tmp / b_key.replace("@", "_")
+            data = make_data_dir(work / "data", ids, args.words)
+            env = {**pipeline_env(data, work / "dagster_home", llm.base_url, args.concurrency),
+                   "ESSAYS_RUN_SIZE": run_size, **storage_env(b_key.split("@")[0])}
+            with DagsterDev(home=work / "dagster_home", cwd=work, env=env, log_path=work / "dagster_dev.log") as dev:
                 t = time.monotonic()
                 dev.add_partitions(ids)
                 print(f"added {n} partitions over GraphQL in {time.monotonic() - t:.1f} s", flush=True)
                 code_before = code_stamp()
                 before = llm.call_count
                 r = timed_backfill(dev, ids, data / "essays", timeout_s=900)
-                r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load())
-                results["b"] = r
-                print(f"(b) backfill: {r}", flush=True)
+                r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
+                         run_size=run_size)
+                results[b_key] = r
+                print(f"({b_key}) backfill: {r}", flush=True)
                 if "d" in args.only:
                     before = llm.call_count
                     r = timed_backfill(dev, ids, None, timeout_s=900)
-                    r.update(calls=llm.call_count - before, load=load(), code_changed=code_stamp() != code_before)
+                    r.update(calls=llm.call_count - before, load=load(), code_changed=code_stamp() != code_before,
+                             run_size=run_size)
                     if r["code_changed"]:
                         print("WARNING: essay_assets changed during (d): its model calls are not a reuse failure",
                               flush=True)
-                    results["d"] = r
-                    print(f"(d) second backfill: {r}", flush=True)
+                    results[d_key] = r
+                    print(f"({d_key}) second backfill: {r}", flush=True)
     finally:
         llm.stop()
+        if postgres is not None:
+            postgres.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -271,21 +319,37 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
 
     for key, r in results.items():
-        if key.split("#")[0] in ("a", "a_base"):
+        if key.split("#")[0] in ("a", "a_base", "a_pg"):
             repeat = f" #{key.split('#')[1]}" if "#" in key else ""
-            which = "baseline " + Path(r["checkout"]).name if key.startswith("a_base") else "this checkout"
-            child_row(f"(a{repeat}) `essays run` (CLI), {which}", r)
-    if "b" in results:
-        b = results["b"]
-        row("(b) UI backfill (`dagster dev`)", "launch → last essay file", b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
-        row("", "launch → COMPLETED_SUCCESS", b["launch_to_complete_s"])
-        row("", f"the run itself ({b['runs']} run)", b["run_duration_s"])
+            which = ("baseline " + Path(r["checkout"]).name if key.startswith("a_base")
+                     else "this checkout, instance in PostgreSQL" if key.startswith("a_pg") else "this checkout")
+            child_row(f"(a{'_pg' if key.startswith('a_pg') else ''}{repeat}) `essays run` (CLI), {which}", r)
+    def runs_rows(r):
+        if r["runs"] == 1:
+            row("", "the run itself (1 run)", r["run_duration_s"])
+        else:  # overlapping runs: the span is the wall time, the sum what the runs took together
+            row("", f"first run start → last run end ({r['runs']} runs)", r.get("runs_span_s"))
+            row("", f"the runs' durations summed ({r['runs']} runs)", r["run_duration_s"], per=False)
+
+    def variant_label(key):
+        """`b_pg@25` -> ", instance in PostgreSQL, ESSAYS_RUN_SIZE=25"."""
+        scenario, _, run_size = key.partition("@")
+        return ((", instance in PostgreSQL" if scenario.endswith("_pg") else "")
+                + (f", ESSAYS_RUN_SIZE={run_size}" if run_size else ""))
+
+    for key, b in results.items():
+        if key.split("@")[0] in ("b", "b_pg"):
+            row(f"({key}) UI backfill (`dagster dev`){variant_label(key)}", "launch → last essay file",
+                b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
+            row("", "launch → COMPLETED_SUCCESS", b["launch_to_complete_s"])
+            runs_rows(b)
     if "c" in results:
         child_row("(c) sequential Python loop", results["c"])
-    if "d" in results:
-        d = results["d"]
-        row("(d) second backfill, unchanged", "launch → COMPLETED_SUCCESS", d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
-        row("", f"the run itself ({d['runs']} run)", d["run_duration_s"])
+    for key, d in results.items():
+        if key.split("@")[0] in ("d", "d_pg"):
+            row(f"({key}) second backfill, unchanged{variant_label(key)}", "launch → COMPLETED_SUCCESS",
+                d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
+            runs_rows(d)
     for variant, (_, where) in BARE_VARIANTS.items():
         if variant in results:
             child_row(f"({variant}) bare prototype, litellm imported {where}", results[variant])

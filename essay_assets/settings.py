@@ -37,6 +37,11 @@ def keep_litellm_offline() -> None:
 
 
 DEFAULT_OEMBED_URL = "https://www.youtube.com/oembed"
+# The variable choosing PostgreSQL for the Dagster instance. Dagster reads it itself when it
+# opens the instance (dagster.yaml says `postgres_url: {env: ESSAYS_POSTGRES_URL}`), so the URL
+# and its password are never written to a file.
+POSTGRES_URL_VARIABLE = "ESSAYS_POSTGRES_URL"
+POSTGRES_URL_SCHEME = "postgresql+psycopg2"  # the driver dagster-postgres installs and is tested with
 DEFAULT_FEED_BASE = "https://www.youtube.com/feeds/videos.xml"
 
 # Settings one Dagster run may override (the resource's launchpad fields): the model and how
@@ -147,6 +152,10 @@ class Settings:
     schedule_cron: str = "0 6 * * *"
     # First delay before Dagster retries a step that hit transient errors (exponential, jitter).
     step_retry_delay_s: float = 10.0
+    # Videos per run of a backfill; None = all of them in one run (the fastest: each run pays
+    # seconds of process start-up). Smaller runs cost more start-ups, but a failed step retries
+    # fewer videos and, on Kubernetes, no single pod has to hold the whole backfill.
+    run_size: int | None = None
     # A folder of your own prompt files; None = the package's own prompts.
     prompts_dir: Path | None = None
     # Where video titles and followed feeds are read (a mirror; tests use loopback servers).
@@ -154,6 +163,10 @@ class Settings:
     youtube_feed_base: str = DEFAULT_FEED_BASE
     # None = no proxy. Read from the environment only (credentials do not belong in config.yaml).
     proxy: ProxySettings | None = None
+    # The Dagster instance's storage: None = SQLite files in DAGSTER_HOME; a postgresql:// URL =
+    # runs, event log and schedules in that database. Read from the environment only (the URL
+    # may carry a password), and Dagster reads it from there too: dagster.yaml names the variable.
+    postgres_url: str | None = dataclasses.field(default=None, repr=False)
 
     # ---- derived paths -------------------------------------------------
     @property
@@ -272,10 +285,12 @@ class Settings:
                 schedule_cron=_cron(pick("schedule_cron", "ESSAYS_SCHEDULE_CRON", "0 6 * * *")),
                 step_retry_delay_s=_number("step_retry_delay_s", pick(
                     "step_retry_delay_s", "ESSAYS_STEP_RETRY_DELAY_S", 10.0), float, 0),
+                run_size=_opt_run_size(pick("run_size", "ESSAYS_RUN_SIZE", None)),
                 prompts_dir=_opt_path(pick("prompts_dir", "ESSAYS_PROMPTS_DIR", None)),
                 oembed_url=str(pick("oembed_url", "ESSAYS_OEMBED_URL", DEFAULT_OEMBED_URL)),
                 youtube_feed_base=str(pick("youtube_feed_base", "ESSAYS_YOUTUBE_FEED_BASE", DEFAULT_FEED_BASE)).rstrip("?"),
                 proxy=_proxy_from_env(env),
+                postgres_url=_opt_postgres_url(env.get(POSTGRES_URL_VARIABLE)),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, SettingsError):
@@ -297,7 +312,7 @@ CONFIG_FILE_KEYS = frozenset({
     "context_window", "llm_concurrency", "llm_timeout_s", "llm_max_attempts", "llm_retry_base_s", "languages",
     "allow_translation", "youtube_min_interval_s", "essay_cost_ceiling_cents", "daily_cost_ceiling_cents",
     "model_prices", "min_essay_words", "max_essay_words", "schedule_cron", "step_retry_delay_s", "prompts_dir",
-    "oembed_url", "youtube_feed_base",
+    "oembed_url", "youtube_feed_base", "run_size",
 })
 
 _log = logging.getLogger(__name__)
@@ -347,6 +362,20 @@ def _number(field: str, value: Any, kind: type, low: float, high: float | None =
 
 def _opt_positive_int(field: str, value: Any) -> int | None:
     return None if value in (None, "") else _number(field, value, int, 1)
+
+
+RUN_SIZE_ALL = "all"  # ESSAYS_RUN_SIZE's default spelled out: every video of a backfill in one run
+
+
+def _opt_run_size(value: Any) -> int | None:
+    """Videos per backfill run: a whole number from 1, or `all` (also empty) for one run."""
+    if value in (None, "") or str(value).strip().lower() == RUN_SIZE_ALL:
+        return None
+    try:
+        return _number("run_size", value, int, 1)
+    except SettingsError:
+        raise SettingsError(f"{_name('run_size')} must be a whole number of at least 1 (videos per run) "
+                            f"or `{RUN_SIZE_ALL}` (one run for the whole backfill), got {value!r}.") from None
 
 
 def _opt_ceiling(field: str, value: Any) -> float | None:
@@ -485,6 +514,26 @@ def _opt_quote_policy(value: Any) -> str | None:
 def _opt_path(value: Any) -> Path | None:
     return None if value in (None, "") else Path(str(value)).expanduser()
 
+
+
+def _opt_postgres_url(value: str | None) -> str | None:
+    """A postgresql+psycopg2:// URL naming a host and a database, or None. The message never
+    repeats the value: it may carry a password."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    parsed = urllib.parse.urlsplit(text)
+    example = f"{POSTGRES_URL_SCHEME}://essays:PASSWORD@127.0.0.1:5432/essays"
+    if parsed.scheme in ("postgresql", "postgres"):
+        # SQLAlchemy 2.1 reads a bare postgresql:// as the psycopg 3 driver, which dagster-postgres
+        # neither installs nor fully supports (its retry of clashing table creation reads psycopg2's
+        # error codes): name the driver.
+        raise SettingsError(f"{POSTGRES_URL_VARIABLE} must name the psycopg2 driver: start it with "
+                            f"`{POSTGRES_URL_SCHEME}://` instead of `{parsed.scheme}://`, e.g. {example}.")
+    if parsed.scheme != POSTGRES_URL_SCHEME or not parsed.hostname or not parsed.path.strip("/"):
+        raise SettingsError(f"{POSTGRES_URL_VARIABLE} must be a PostgreSQL URL with a host and a database, e.g. "
+                            f"{example} (unset it to keep the instance in SQLite files in DAGSTER_HOME).")
+    return text
 
 
 def _opt_url(name: str, value: Any) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 
 import essay_assets  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before anything imports litellm)
 from testkit.openai_stub import LoopbackLLM
+from testkit.postgres import PostgresServer
 
 # Read when the definitions are built: tests must not wait 10 s between step retries.
 os.environ.setdefault("ESSAYS_STEP_RETRY_DELAY_S", "0.2")
@@ -51,3 +52,19 @@ def litellm_price_table():
     import litellm
 
     return litellm.model_cost
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the whole session (started only when a test asks for it);
+    each test takes its own database from it (`postgres_url`)."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty database as ESSAYS_POSTGRES_URL: the Dagster instance lives there."""
+    url = postgres_server.create_database("essays_test")
+    monkeypatch.setenv("ESSAYS_POSTGRES_URL", url)
+    return url

@@ -6,8 +6,11 @@ altered or invented ones a model produces. One test prints the figures the issue
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
+from essay_assets.writing import quotes
 from essay_assets.writing.quotes import (
     MIN_QUOTE_WORDS,
     Quotation,
@@ -205,6 +208,69 @@ def test_the_index_collects_the_transcripts_urls(index):
     assert "heatwatch.org/accra" in index.urls
     assert TranscriptIndex.from_snippets([]).urls == frozenset()
     assert not match_quote(TranscriptIndex.from_snippets([]), "anything at all").verified
+
+
+def test_the_same_transcript_gets_the_same_index():
+    """The essay step and its check verify the same stored transcript: one index for both."""
+    first = TranscriptIndex.from_snippets(SNIPPETS)
+    assert TranscriptIndex.from_snippets(copy.deepcopy(SNIPPETS)) is first
+
+
+def test_a_changed_start_time_or_text_gets_its_own_index():
+    moved = copy.deepcopy(SNIPPETS)
+    moved[3]["start"] += 1.0
+    edited = copy.deepcopy(SNIPPETS)
+    edited[3]["text"] += " and more"
+    original = TranscriptIndex.from_snippets(SNIPPETS)
+    moved_index, edited_index = TranscriptIndex.from_snippets(moved), TranscriptIndex.from_snippets(edited)
+    assert moved_index is not original and edited_index is not original
+    assert moved_index.snippet_starts[3] == SNIPPETS[3]["start"] + 1.0
+    assert edited_index.snippet_texts[3].endswith(" and more")
+
+
+def test_snippets_with_odd_fields_index_as_before():
+    """None or a number as text, a missing or "" start, line breaks inside a snippet."""
+    index = TranscriptIndex.from_snippets([{"text": "We need\nmore trees.", "start": ""}, {"text": None},
+                                           {"text": 42, "start": 3}, {"text": "Shade is\r\ninfrastructure.",
+                                                                     "start": "4.5"}])
+    assert index.snippet_texts == ("We need more trees.", "", "42", "Shade is  infrastructure.")
+    assert index.snippet_starts == (0.0, 0.0, 3.0, 4.5)
+    assert match_quote(index, "more trees 42 shade is infrastructure").start_s == 0.0
+
+
+def test_recent_indexes_stay_within_their_memory_budget():
+    small = [{"text": f"words of transcript {number}", "start": 1.0} for number in range(4)]
+    indexes = [TranscriptIndex.from_snippets([snippet]) for snippet in small]
+    sizes = [quotes._held_bytes(len(snippet["text"]), len(index.codes)) for snippet, index in zip(small, indexes)]
+    recent = quotes._RecentIndexes(max_bytes=sum(sizes[:2]))
+    keys = [(snippet["text"], (1.0,)) for snippet in small]
+    for key, index in zip(keys[:3], indexes):
+        assert recent.get_or_build(key, lambda index=index: index) is index
+    assert recent.get_or_build(keys[2], list) is indexes[2]  # kept: the two most recent fit
+    assert recent.get_or_build(keys[1], list) is indexes[1]
+    assert recent.get_or_build(keys[0], lambda: indexes[3]) is indexes[3]  # the oldest went first: built again
+    assert recent.get_or_build(keys[2], lambda: indexes[0]) is indexes[0]  # now the least recent: built again
+
+
+def test_a_filler_beside_a_no_break_space_is_dropped_on_both_sides():
+    index = TranscriptIndex.from_snippets([{"text": "we um\u00a0planted three\u00a0thousand trees", "start": 1}])
+    assert match_quote(index, "we planted 3 thousand trees").verified
+    assert match_quote(index, "we planted three\u00a0thousand trees").transcript_text == \
+        "we planted three\u00a0thousand trees".replace("\u00a0", " ")
+
+
+def test_a_vocabulary_past_the_surrogate_range_still_encodes_one_character_per_word():
+    words = [f"w{number}" for number in range(60_000)]  # more distinct words than U+0100..U+D7FF holds
+    index = TranscriptIndex.from_snippets([{"text": " ".join(words[i:i + 1000]), "start": i}
+                                           for i in range(0, len(words), 1000)] + [{"text": "three", "start": 1}])
+    assert index.token_count == len(words) + 1
+    assert not any(0xD800 <= ord(character) < 0xE000 for character in index.encoded)
+    assert match_quote(index, "w59998 w59999 3").start_s == 59000
+    assert match_quote(index, "w59998 w59999 three").verified
+
+
+def test_repeated_questions_about_a_quotation_reuse_the_answer(index):
+    assert match_quote(index, "they need more trees") is match_quote(index, "they need more trees")
 
 
 # ---- find_quotations -------------------------------------------------------------------------

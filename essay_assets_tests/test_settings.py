@@ -36,6 +36,7 @@ NEW_SETTINGS = [
      DEFAULT_OEMBED_URL, str),
     ("ESSAYS_YOUTUBE_FEED_BASE", "youtube_feed_base", "http://127.0.0.1:1/feed.xml", "http://127.0.0.1:2/feed.xml",
      DEFAULT_FEED_BASE, str),
+    ("ESSAYS_RUN_SIZE", "run_size", "25", 10, None, int),
 ]
 
 
@@ -86,6 +87,23 @@ def test_the_resource_offers_exactly_the_run_overridable_settings_and_no_secret(
     assert not any(word in name for name in fields for word in ("password", "username", "api_key", "proxy", "secret"))
 
 
+@pytest.mark.parametrize("value, expected", [("1", 1), ("25", 25), (" 10 ", 10), ("all", None), ("ALL", None),
+                                             ("", None)])
+def test_run_size_is_videos_per_run_or_all(tmp_path, value, expected):
+    assert settings_in(tmp_path, ESSAYS_RUN_SIZE=value).run_size == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "many", "true"])
+def test_a_run_size_out_of_range_is_refused_naming_the_setting(tmp_path, value):
+    with pytest.raises(SettingsError) as refused:
+        settings_in(tmp_path, ESSAYS_RUN_SIZE=value)
+    message = str(refused.value)
+    assert message.startswith("ESSAYS_RUN_SIZE (run_size in config.yaml)") and repr(value) in message
+    assert "at least 1" in message and "`all`" in message
+    with pytest.raises(SettingsError, match=r"ESSAYS_RUN_SIZE \(run_size in config.yaml\)"):
+        settings_in(tmp_path, f"run_size: {value!r}\n")
+
+
 def test_proxy_credentials_never_appear_in_a_repr(tmp_path):
     password, url_password = "Sup3rS3cretWebsharePw", "An0therS3cret"
     settings = settings_in(tmp_path, ESSAYS_WEBSHARE_USERNAME="essayuser", ESSAYS_WEBSHARE_PASSWORD=password,
@@ -101,6 +119,28 @@ def test_proxy_credentials_never_appear_in_a_repr(tmp_path):
 def test_proxy_credentials_are_not_read_from_the_config_file(tmp_path):
     settings = settings_in(tmp_path, "webshare_username: u\nwebshare_password: p4ssw0rd\nproxy_https_url: http://x:1\n")
     assert settings.proxy is None
+
+
+def test_the_postgres_url_is_read_from_the_environment_only_and_never_shown(tmp_path):
+    url = "postgresql+psycopg2://essays:Pg-S3cret-Pw@db.example:5432/essays"
+    settings = settings_in(tmp_path, ESSAYS_POSTGRES_URL=url)
+    assert settings.postgres_url == url
+    assert "Pg-S3cret-Pw" not in repr(settings) and "Pg-S3cret-Pw" not in str(settings)
+    assert settings_in(tmp_path).postgres_url is None  # the default: SQLite files in DAGSTER_HOME
+    assert settings_in(tmp_path, f"postgres_url: {url}\n").postgres_url is None  # a password has no place in a file
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("postgresql://essays:Pg-S3cret-Pw@db.example/essays", "start it with `postgresql+psycopg2://`"),
+    ("postgres://essays:Pg-S3cret-Pw@db.example/essays", "instead of `postgres://`"),
+    ("mysql://essays:Pg-S3cret-Pw@db.example/essays", "a PostgreSQL URL with a host and a database"),
+    ("postgresql+psycopg2://essays:Pg-S3cret-Pw@db.example", "a PostgreSQL URL with a host and a database"),
+])
+def test_a_bad_postgres_url_names_the_setting_and_never_repeats_the_password(tmp_path, value, expected):
+    with pytest.raises(SettingsError, match="ESSAYS_POSTGRES_URL") as raised:
+        settings_in(tmp_path, ESSAYS_POSTGRES_URL=value)
+    assert expected in str(raised.value)
+    assert "Pg-S3cret-Pw" not in str(raised.value)
 
 
 def test_importing_the_definitions_reads_no_setting(tmp_path):
@@ -129,13 +169,16 @@ def test_definitions_follow_the_settings_they_are_built_from(tmp_path):
     for name in ("third_guest", "chunk_notes"):
         (prompts / f"{name}.r7.md").write_text((BUNDLED_PROMPTS_DIR / f"{name}.r1.md").read_text())
     defs = build_definitions(Settings(data_dir=tmp_path, prompts_dir=prompts, schedule_cron="15 4 * * 1",
-                                      step_retry_delay_s=0.25))
+                                      step_retry_delay_s=0.25, run_size=25))
 
     versions = {key.to_user_string(): defs.resolve_assets_def(key).code_versions_by_key[key]
                 for key in defs.resolve_all_asset_keys()}
     assert versions == {"transcript": "1", "essay_prompt": "r7", "llm_response": "r7", "essay": "r7"}
     assert defs.resolve_schedule_def("missing_or_stale_essays").cron_schedule == "15 4 * * 1"
     assert defs.resolve_assets_def("llm_response").op.retry_policy.delay == 0.25
+    # one policy for the whole chain, so each run carries all four assets of its 25 videos
+    assert {defs.resolve_assets_def(key).backfill_policy for key in defs.resolve_all_asset_keys()} == {
+        dg.BackfillPolicy.multi_run(25)}
 
 
 def test_a_launchpad_override_reaches_the_model_request(llm_server, data_dir):

@@ -3,7 +3,8 @@
 The webserver and the daemon run in their own process group; the test only speaks GraphQL
 to it (addDynamicPartition, launchPartitionBackfill, partitionBackfillOrError, runsOrError),
 then checks what a user would: the essay files, their rows, and that the whole backfill
-was ONE run (the single-run backfill policy), not one run per video.
+was ONE run (the single-run backfill policy), not one run per video; or, with
+ESSAYS_RUN_SIZE, runs of that many videos, each carrying the whole chain.
 """
 
 from __future__ import annotations
@@ -32,22 +33,23 @@ def dagster_dev_env(data: Path, api_base: str) -> dict[str, str]:
             "ESSAYS_STEP_RETRY_DELAY_S": "0.2", "DAGSTER_DISABLE_TELEMETRY": "1"}
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(420)
-def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path):
+def backfill_through_the_ui(tmp_path: Path, videos: list[str], **environ: str) -> tuple[Path, list[dict]]:
+    """Transcripts for `videos`, then `dagster dev` with `environ` on top of the usual
+    variables: the videos added and backfilled over GraphQL, as the UI does. Returns the data
+    dir and the backfill's runs, after checking the backfill succeeded with one model call per video."""
     data = tmp_path / "data"
     (data / "transcripts").mkdir(parents=True)
-    for seed, video_id in enumerate(VIDEOS):
+    for seed, video_id in enumerate(videos):
         write_transcript(data, video_id, words=300 + 50 * seed, seed=seed)
 
     with LoopbackLLM(delay_s=0.2) as llm:
-        env = dagster_dev_env(data, llm.base_url)
+        env = {**dagster_dev_env(data, llm.base_url), **environ}
         dev = DagsterDev(home=tmp_path / "dagster_home", cwd=tmp_path / "cwd", env=env,
                          log_path=tmp_path / "dagster_dev.log")
         try:
             dev.start(timeout_s=180)
-            dev.add_partitions(VIDEOS)
-            backfill_id = dev.launch_backfill(VIDEOS, ESSAY_ASSETS)
+            dev.add_partitions(videos)
+            backfill_id = dev.launch_backfill(videos, ESSAY_ASSETS)
             status = dev.wait_backfill(backfill_id, timeout_s=240)
             runs = dev.backfill_runs(backfill_id)
             if status != "COMPLETED_SUCCESS":
@@ -59,14 +61,29 @@ def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path):
         finally:
             dev.stop()
 
-        assert llm.call_count == len(VIDEOS)
+        assert llm.call_count == len(videos)
+    return data, runs
+
+
+def range_of(run: dict) -> tuple[str | None, str | None]:
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    return tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path, storage: str, request: pytest.FixtureRequest):
+    """The same backfill with the instance in SQLite files (the default) and in PostgreSQL."""
+    environ = {}
+    if storage == "postgres":  # the session's server, started only when this case runs
+        environ["ESSAYS_POSTGRES_URL"] = request.getfixturevalue("postgres_server").create_database("ui_backfill")
+    data, runs = backfill_through_the_ui(tmp_path, VIDEOS, **environ)
 
     # single-run backfill policy: one run for all four videos and all four assets
     assert len(runs) == 1, [(r["runId"], r["status"]) for r in runs]
     assert runs[0]["status"] == "SUCCESS"
-    tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
-    assert tags.get("dagster/asset_partition_range_start") == VIDEOS[0]
-    assert tags.get("dagster/asset_partition_range_end") == VIDEOS[-1]
+    assert range_of(runs[0]) == (VIDEOS[0], VIDEOS[-1])
 
     for video_id in VIDEOS:
         fields, body = parse_essay((data / "essays" / f"{video_id}.md").read_text())
@@ -87,3 +104,34 @@ def test_ui_backfill_writes_every_essay_in_one_run(tmp_path: Path):
     assert {r["run_id"] for r in rows} == {runs[0]["runId"]}
     assert warehouse.query("SELECT count(*) AS n FROM failures")[0]["n"] == 0
     assert settings.database_path.exists()  # the user's DuckDB file with its views
+
+
+RUN_SIZE_VIDEOS = ["runsize0001", "runsize0002", "runsize0003", "runsize0004", "runsize0005"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_ui_backfill_with_a_run_size_launches_runs_of_that_many_videos(tmp_path: Path):
+    """ESSAYS_RUN_SIZE=2 over 5 videos: 3 runs (2 + 2 + 1 videos), each materializing the whole
+    chain for its videos, and every essay written once."""
+    data, runs = backfill_through_the_ui(tmp_path, RUN_SIZE_VIDEOS, ESSAYS_RUN_SIZE="2")
+
+    assert len(runs) == 3, [(r["runId"], r["status"], range_of(r)) for r in runs]
+    assert {r["status"] for r in runs} == {"SUCCESS"}
+    assert sorted(range_of(r) for r in runs) == [
+        ("runsize0001", "runsize0002"), ("runsize0003", "runsize0004"), ("runsize0005", "runsize0005")]
+
+    warehouse = warehouse_for(Settings.from_env({"ESSAYS_DATA_DIR": str(data), "ESSAYS_MODEL": "openai/gpt-4o"}))
+    rows = warehouse.query("SELECT video_id, count(*) AS n, max(run_id) AS run_id FROM essays GROUP BY video_id "
+                           "ORDER BY video_id")
+    assert [(r["video_id"], r["n"]) for r in rows] == [(v, 1) for v in RUN_SIZE_VIDEOS]
+    run_of = {range_of(r)[0]: r["runId"] for r in runs}
+    # each essay was written by the run of its own pair: the chain ran whole inside each run
+    assert {r["video_id"]: r["run_id"] for r in rows} == {
+        "runsize0001": run_of["runsize0001"], "runsize0002": run_of["runsize0001"],
+        "runsize0003": run_of["runsize0003"], "runsize0004": run_of["runsize0003"],
+        "runsize0005": run_of["runsize0005"]}
+    for video_id in RUN_SIZE_VIDEOS:
+        fields, _ = parse_essay((data / "essays" / f"{video_id}.md").read_text())
+        assert fields["youtubeVideoId"] == video_id
+    assert warehouse.query("SELECT count(*) AS n FROM failures")[0]["n"] == 0

@@ -9,6 +9,12 @@ Used by the slow UI-backfill test and by bench/backfill.py::
 
 The process runs in its own session and is always stopped by killing its process group
 (SIGTERM, then SIGKILL): `dagster dev` started from a non-interactive shell ignores SIGINT.
+
+`launcher="split"` starts the deployment's own topology instead of `dagster dev`: a code server
+(`dagster code-server start`) serving essay_assets.definitions, then `dagster-webserver` and
+`dagster-daemon run` reaching it through a workspace file's `grpc_server` entry, each process in
+its own session, all with the same environment (DAGSTER_HOME, ESSAYS_*). With ESSAYS_POSTGRES_URL
+in `env` the home gets the PostgreSQL instance file.
 """
 
 from __future__ import annotations
@@ -24,11 +30,16 @@ from typing import Any
 
 import requests
 
-from essay_assets.instance import shipped_template
+from essay_assets.instance import (
+    CODE_LOCATION_NAME,
+    DEFINITIONS_MODULE,
+    instance_template,
+)
+from essay_assets.settings import POSTGRES_URL_VARIABLE
 
 ESSAY_ASSETS = ("transcript", "essay_prompt", "llm_response", "essay")
 REPOSITORY_NAME = "__repository__"
-LAUNCHERS = ("module", "essays_ui", "workspace")
+LAUNCHERS = ("module", "essays_ui", "workspace", "split")
 REPO_WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
 TERMINAL_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
@@ -43,11 +54,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_dagster_home(home: Path) -> Path:
-    """A DAGSTER_HOME holding a copy of the shipped essay_assets/instance/dagster.yaml."""
+def prepare_dagster_home(home: Path, *, uses_postgres: bool = False) -> Path:
+    """A DAGSTER_HOME holding our instance file as `essays` writes it: the shipped
+    essay_assets/instance/dagster.yaml, or its PostgreSQL variant."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(shipped_template(), encoding="utf-8")
+    (home / "dagster.yaml").write_text(instance_template(uses_postgres), encoding="utf-8")
     return home
+
+
+def grpc_workspace_yaml(port: int, host: str = "127.0.0.1") -> str:
+    """A workspace whose one location is a code server already running at host:port."""
+    return ("load_from:\n"
+            "  - grpc_server:\n"
+            f"      host: {host}\n"
+            f"      port: {port}\n"
+            f"      location_name: {CODE_LOCATION_NAME}\n")
+
+
+def _script(name: str) -> str:
+    """A console script of this environment (dagster-webserver, dagster-daemon)."""
+    return str(Path(sys.executable).parent / name)
 
 
 class DagsterDev:
@@ -55,25 +81,30 @@ class DagsterDev:
                  launcher: str = "module"):
         """`launcher`: how to start it. "module": `dagster dev -m essay_assets.definitions` (location
         `essay_assets.definitions`); "essays_ui": `essays ui`; "workspace": `dagster dev -w` on
-        the repo's workspace.yaml."""
+        the repo's workspace.yaml; "split": a code server, a webserver and a daemon, three
+        processes (their logs beside log_path: <stem>.code-server.log, <stem>.daemon.log)."""
         if launcher not in LAUNCHERS:
             raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
         self.launcher = launcher
-        self.home = prepare_dagster_home(Path(home))
+        self.home = prepare_dagster_home(Path(home), uses_postgres=bool(env.get(POSTGRES_URL_VARIABLE)))
         self.cwd = Path(cwd)
         self.env = {**env, "DAGSTER_HOME": str(self.home), "DAGSTER_DISABLE_TELEMETRY": "1"}
         self.log_path = Path(log_path)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-        self._log_file = None
+        self.grpc_port = free_port() if launcher == "split" else None
+        self.proc: subprocess.Popen | None = None  # the webserver (or dagster dev / essays ui)
+        self._procs: list[subprocess.Popen] = []  # every process started, in start order
+        self._log_files: list = []
         self._location: str | None = None
         self.session = requests.Session()
 
     # ---- lifecycle ---------------------------------------------------------------
     def start(self, timeout_s: float = 120) -> "DagsterDev":
         self.cwd.mkdir(parents=True, exist_ok=True)
-        self._log_file = open(self.log_path, "wb")
+        if self.launcher == "split":
+            self._start_split(timeout_s)
+            return self
         command = {
             "module": [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(self.port),
                        "-m", "essay_assets.definitions"],
@@ -81,16 +112,56 @@ class DagsterDev:
             "workspace": [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(self.port),
                           "-w", str(REPO_WORKSPACE)],
         }[self.launcher]
-        self.proc = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = self._spawn(command, self.log_path)
         self.wait_ready(timeout_s)
         return self
+
+    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen:
+        log_file = open(log_path, "wb")
+        self._log_files.append(log_file)
+        proc = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self._procs.append(proc)
+        return proc
+
+    def _side_log(self, role: str) -> Path:
+        return self.log_path.with_name(f"{self.log_path.stem}.{role}.log")
+
+    def _start_split(self, timeout_s: float) -> None:
+        """Code server first (the webserver and the daemon load the location from it once, at
+        start), then the webserver and the daemon on a workspace file naming its port."""
+        deadline = time.monotonic() + timeout_s
+        self._spawn([sys.executable, "-m", "dagster", "code-server", "start", "-h", "127.0.0.1",
+                     "-p", str(self.grpc_port), "-m", DEFINITIONS_MODULE, "--location-name", CODE_LOCATION_NAME,
+                     "--use-python-environment-entry-point"], self._side_log("code-server"))
+        self._wait_code_server(deadline)
+        workspace = self.cwd / "workspace.yaml"
+        workspace.write_text(grpc_workspace_yaml(self.grpc_port), encoding="utf-8")
+        self.proc = self._spawn([_script("dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port),
+                                 "-w", str(workspace)], self.log_path)
+        self._spawn([_script("dagster-daemon"), "run", "-w", str(workspace)], self._side_log("daemon"))
+        self.wait_ready(max(1.0, deadline - time.monotonic()))
+
+    def _wait_code_server(self, deadline: float) -> None:
+        """Until the code server answers Dagster's own health check (it loads the code first)."""
+        check = [sys.executable, "-m", "dagster", "api", "grpc-health-check", "-p", str(self.grpc_port),
+                 "--host", "127.0.0.1"]
+        while time.monotonic() < deadline:
+            for proc in self._procs:
+                if proc.poll() is not None:
+                    raise DagsterDevError(f"{proc.args[:6]} exited with {proc.returncode}:\n{self.log_tail()}")
+            if subprocess.run(check, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=60).returncode == 0:
+                return
+            time.sleep(0.5)
+        raise DagsterDevError(f"The code server did not come up:\n{self.log_tail()}")
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise DagsterDevError(f"dagster dev exited with {self.proc.returncode}:\n{self.log_tail()}")
+            for proc in self._procs:
+                if proc.poll() is not None:
+                    raise DagsterDevError(f"{proc.args[:6]} exited with {proc.returncode}:\n{self.log_tail()}")
             try:
                 if self.session.get(f"{self.url}/server_info", timeout=2).ok and self.location_name(required=False):
                     return
@@ -100,26 +171,28 @@ class DagsterDev:
         raise DagsterDevError(f"dagster dev did not come up within {timeout_s:.0f} s:\n{self.log_tail()}")
 
     def stop(self, timeout_s: float = 20) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=timeout_s)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        """Every process group, the last started first (the code server, which runs the runs, last)."""
+        procs, self._procs, self.proc = self._procs, [], None
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                for sig in (signal.SIGTERM, signal.SIGKILL):
+                    try:
+                        os.killpg(proc.pid, sig)
+                    except ProcessLookupError:
+                        break
+                    try:
+                        proc.wait(timeout=timeout_s)
+                        break
+                    except subprocess.TimeoutExpired:
+                        continue
             # children that outlived the leader (run workers) are in the same group
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        for log_file in self._log_files:
+            log_file.close()
+        self._log_files = []
         self.session.close()
 
     def __enter__(self) -> "DagsterDev":
@@ -133,11 +206,17 @@ class DagsterDev:
         self.stop()
 
     def log_tail(self, lines: int = 80) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no dagster dev log)"
-        return "\n".join(text.splitlines()[-lines:])
+        paths = [self.log_path]
+        if self.launcher == "split":
+            paths += [self._side_log("code-server"), self._side_log("daemon")]
+        tails = []
+        for path in paths:
+            try:
+                text = path.read_text(errors="replace")
+            except FileNotFoundError:
+                text = "(no log)"
+            tails.append(f"--- {path.name} ---\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(tails) if self.launcher == "split" else tails[0].split("\n", 1)[1]
 
     # ---- GraphQL -----------------------------------------------------------------
     def graphql(self, query: str, variables: dict[str, Any] | None = None, timeout_s: float = 60) -> dict[str, Any]:

@@ -46,9 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     delete.add_argument("videos", nargs="+")
     args = parser.parse_args(argv)
 
+    from essay_assets.instance import InstanceUnavailable
+
     try:
         settings = Settings.from_env()
         return COMMANDS[args.command](args, settings)
+    except InstanceUnavailable as exc:  # a full disk under DAGSTER_HOME, a database down
+        print(f"essays {args.command}: {exc}", file=sys.stderr)
+        return 2
     except (SettingsError, ValueError) as exc:
         print(f"essays: {exc}", file=sys.stderr)
         return 2
@@ -114,6 +119,8 @@ def cmd_run(args, settings: Settings, video_ids: list[str] | None = None) -> int
         print(f"{video_id}: {path}")
     for video_id, message in summary.failures.items():
         print(f"{video_id}: FAILED at {' '.join(message.split())}", file=sys.stderr)
+        if video_id in summary.not_recorded:
+            print(f"{video_id}: {summary.not_recorded[video_id]}", file=sys.stderr)
     if summary.failures and not verbose:
         runs = ", ".join(summary.run_ids)
         print(f"Full log: run {runs} in the Dagster UI (essays ui, then Runs), or run again with --verbose.",
@@ -154,11 +161,19 @@ def cmd_status(args, settings: Settings) -> int:
 
 
 def _known_videos(settings: Settings, warehouse) -> list[str]:
-    """Registered partitions in their order, then videos only the warehouse remembers."""
-    from essay_assets.defs.partitions import video_partitions
-    from essay_assets.instance import open_instance
+    """Registered partitions in their order, then videos only the warehouse remembers.
 
-    registered = list(open_instance(settings).get_dynamic_partitions(video_partitions.name))
+    Status only reads: when Dagster's instance cannot be opened (its disk full, say), the
+    videos the warehouse remembers are still shown, after one line that says what is missing."""
+    from essay_assets.defs.partitions import video_partitions
+    from essay_assets.instance import InstanceUnavailable, open_instance
+
+    try:
+        registered = list(open_instance(settings).get_dynamic_partitions(video_partitions.name))
+    except InstanceUnavailable as exc:
+        print(f"essays status: {exc} Showing the videos the warehouse knows; videos registered but "
+              "never run are not listed.", file=sys.stderr)
+        registered = []
     remembered = {row["video_id"] for row in warehouse.query(
         "SELECT video_id FROM videos UNION SELECT video_id FROM essays UNION SELECT video_id FROM failures")}
     return registered + sorted(remembered - set(registered))

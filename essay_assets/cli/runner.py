@@ -16,6 +16,7 @@ import threading
 
 import dagster as dg
 
+from essay_assets.defs.partition_runs import UNRECORDED_METADATA
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.instance import open_instance
 from essay_assets.instance.runs import UNFINISHED, process_tag
@@ -29,6 +30,8 @@ class RunSummary:
     run_ids: list[str]
     essays: dict[str, str]  # video_id -> path of the current essay
     failures: dict[str, str]  # video_id -> message
+    # video_id -> why its failure is missing from `failures` (the warehouse's disk full, say)
+    not_recorded: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -108,14 +111,26 @@ def run_videos(video_ids: list[str], settings: Settings, *, force_refresh: bool 
         # Dagster's per-event DEBUG lines are for the UI; the terminal gets our INFO lines.
         "loggers": {"console": {"config": {"log_level": log_level, "dagster_events": dagster_events}}},
     }
-    run_ids = []
+    run_ids, unrecorded = [], {}
     for start, end in contiguous_blocks(order, video_ids):
         tags = ({"dagster/partition": start} if start == end else
                 {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end})
         tags |= process_tag()  # a killed process's run is found and failed by the next command
         result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
         run_ids.append(result.run_id)
-    return summarize(settings, video_ids, run_ids)
+        unrecorded |= unrecorded_failures(result)
+    return summarize(settings, video_ids, run_ids, unrecorded)
+
+
+def unrecorded_failures(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, str]]:
+    """Failures a step could not write to the warehouse, from its step failure's metadata."""
+    found: dict[str, dict[str, str]] = {}
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data.user_failure_data
+        value = data.metadata.get(UNRECORDED_METADATA) if data is not None else None
+        if value is not None:
+            found |= value.value
+    return found
 
 
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, *UNFINISHED]
@@ -204,7 +219,8 @@ def run_videos_stoppable(video_ids: list[str], settings: Settings, *, force_refr
     return outcome["summary"]  # type: ignore[return-value]
 
 
-def summarize(settings: Settings, video_ids: list[str], run_ids: list[str]) -> RunSummary:
+def summarize(settings: Settings, video_ids: list[str], run_ids: list[str],
+              unrecorded: dict[str, dict[str, str]] | None = None) -> RunSummary:
     warehouse = warehouse_for(settings)
     failures = {
         row["video_id"]: f"{row['stage']}: {row['message']}"
@@ -213,6 +229,10 @@ def summarize(settings: Settings, video_ids: list[str], run_ids: list[str]) -> R
             [run_ids],
         )
     }
+    not_recorded = {}
+    for video_id, failure in (unrecorded or {}).items():
+        failures.setdefault(video_id, f"{failure['stage']}: {failure['message']}")
+        not_recorded[video_id] = failure["not_recorded"]
     essays = {}
     for video_id in video_ids:
         path = essay_path(settings.essays_dir, video_id)
@@ -220,4 +240,4 @@ def summarize(settings: Settings, video_ids: list[str], run_ids: list[str]) -> R
             essays[video_id] = str(path)
         elif video_id not in failures:
             failures[video_id] = "no essay was written; see the run's log in the Dagster UI (essays ui)"
-    return RunSummary(run_ids, essays, failures)
+    return RunSummary(run_ids, essays, failures, not_recorded)

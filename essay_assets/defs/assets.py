@@ -2,14 +2,15 @@
 
     transcript -> essay_prompt -> llm_response -> essay
 
-Every asset takes a whole set of partitions in one run (single-run backfills) and returns
+Every asset takes a whole set of partitions in one run (a backfill is one run, or runs of
+ESSAYS_RUN_SIZE videos each) and returns
 nothing: the data lives in data/raw/, data/essays/ and the warehouse, not in Dagster's IO
 manager. The prompt revision is in the code_version of every asset that consumes it, so
 bumping it marks older essays stale.
 
-`essay_assets(prompt_revision, step_retry_delay_s)` declares the four assets from settings read
-once when Dagster loads the code (`defs/build.py`); what each asset does is in the functions
-below it, one per asset, in the order of the chain.
+`essay_assets(prompt_revision, step_retry_delay_s, run_size)` declares the four assets from
+settings read once when Dagster loads the code (`defs/build.py`); what each asset does is in the
+functions below it, one per asset, in the order of the chain.
 """
 
 
@@ -61,7 +62,7 @@ from essay_assets.writing.repair import (
 
 TRANSIENT_RETRIES = 3
 VIDEO_COLUMNS = ("video_id", "title", "channel_name", "channel_id", "published_at", "url", "metadata_source")
-_common = dict(partitions_def=video_partitions, backfill_policy=dg.BackfillPolicy.single_run(), group_name=ESSAY_GROUP)
+_chain = dict(partitions_def=video_partitions, group_name=ESSAY_GROUP)
 # Downstream of the transcript, a new upstream materialization (e.g. a transcript refreshed
 # from the UI) brings the rest of the chain up to date by itself, evaluated by the
 # `essay_chain_automation` sensor (defs/build.py); reused answers cost nothing. Never more than
@@ -78,33 +79,44 @@ class LLMResponseConfig(dg.Config):
     """Call the model again even when an identical request was already answered (and paid)."""
 
 
-def essay_assets(prompt_revision: int, step_retry_delay_s: float) -> list[dg.AssetsDefinition]:
+def backfill_policy(run_size: int | None) -> dg.BackfillPolicy:
+    """Videos per backfill run (ESSAYS_RUN_SIZE): None = every video in one run. The four assets
+    share it, so each run carries the whole chain for its videos (Dagster splits a backfill whose
+    assets have different policies into separate runs)."""
+    return dg.BackfillPolicy.single_run() if run_size is None else dg.BackfillPolicy.multi_run(run_size)
+
+
+def essay_assets(prompt_revision: int, step_retry_delay_s: float,
+                 run_size: int | None = None) -> list[dg.AssetsDefinition]:
     """The chain's four assets for the prompt revision in use (in the code_version of every
-    asset that consumes the prompt) and the first delay of step retries."""
+    asset that consumes the prompt), the first delay of step retries and the videos per
+    backfill run (None: all in one)."""
     # Dagster's beta warning on `backfill_policy` is silenced in essay_assets/library_warnings.py.
-    return _declare_essay_assets(prompt_revision, step_retry_delay_s)
+    return _declare_essay_assets(prompt_revision, step_retry_delay_s, backfill_policy(run_size))
 
 
-def _declare_essay_assets(prompt_revision: int, step_retry_delay_s: float) -> list[dg.AssetsDefinition]:
+def _declare_essay_assets(prompt_revision: int, step_retry_delay_s: float,
+                          policy: dg.BackfillPolicy) -> list[dg.AssetsDefinition]:
     transient_retry_policy = dg.RetryPolicy(
         # A step retry re-runs only unfinished videos (finished ones are reused), so it is cheap.
         max_retries=TRANSIENT_RETRIES, delay=step_retry_delay_s, backoff=dg.Backoff.EXPONENTIAL,
         jitter=dg.Jitter.PLUS_MINUS,
     )
     prompt_version = f"r{prompt_revision}"
+    common = dict(_chain, backfill_policy=policy)
 
-    @dg.asset(**_common, code_version="1", retry_policy=transient_retry_policy, kinds={"youtube"},
+    @dg.asset(**common, code_version="1", retry_policy=transient_retry_policy, kinds={"youtube"},
               metadata={"dagster/column_schema": column_schema("transcripts")})
     def transcript(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
         """The conversation's words: a user file, the stored copy, the bundled sample or YouTube."""
         fetch_transcripts(context, essay_settings, prompt_revision)
 
-    @dg.asset(**_common, deps=[transcript], code_version=prompt_version, automation_condition=FOLLOW_UPSTREAM)
+    @dg.asset(**common, deps=[transcript], code_version=prompt_version, automation_condition=FOLLOW_UPSTREAM)
     def essay_prompt(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:
         """The third-guest prompt for this video, split into chunks when the model's context is small."""
         plan_prompts(context, essay_settings, prompt_revision)
 
-    @dg.asset(**_common, deps=[essay_prompt], code_version=prompt_version, pool="llm",
+    @dg.asset(**common, deps=[essay_prompt], code_version=prompt_version, pool="llm",
               automation_condition=FOLLOW_UPSTREAM,
               retry_policy=transient_retry_policy, kinds={"litellm"},
               metadata={"dagster/column_schema": column_schema("llm_calls")})
@@ -113,7 +125,7 @@ def _declare_essay_assets(prompt_revision: int, step_retry_delay_s: float) -> li
         """The model's essay, from one call or map-reduce over chunks; reused when nothing changed."""
         answer_prompts(context, config, essay_settings, prompt_revision)
 
-    @dg.asset(**_common, deps=[llm_response], code_version=prompt_version, kinds={"markdown"},
+    @dg.asset(**common, deps=[llm_response], code_version=prompt_version, kinds={"markdown"},
               automation_condition=FOLLOW_UPSTREAM,
               metadata={"dagster/column_schema": column_schema("essays")})
     def essay(context: dg.AssetExecutionContext, essay_settings: EssaySettings) -> None:

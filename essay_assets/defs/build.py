@@ -23,7 +23,8 @@ essay_chain_automation = dg.AutomationConditionSensorDefinition(
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """The definitions for `settings` (default: read now, once, from the environment and
     config.yaml). Only what a declaration needs is taken from them (prompt revision, retry
-    delay, cron); runs, ticks and checks read their settings through the `essay_settings` resource."""
+    delay, videos per backfill run, cron); runs, ticks and checks read their settings through the
+    `essay_settings` resource."""
     settings = settings or Settings.from_env()
     prompt_revision = load_prompts(prompts_dir=settings.prompts_dir).revision
     try:
@@ -32,7 +33,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         raise SettingsError(f"ESSAYS_SCHEDULE_CRON (schedule_cron in config.yaml) {settings.schedule_cron!r} "
                             f"is not a schedule Dagster accepts: {exc}") from None
     return dg.Definitions(
-        assets=essay_assets(prompt_revision, settings.step_retry_delay_s),
+        assets=essay_assets(prompt_revision, settings.step_retry_delay_s, settings.run_size),
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[essays_job],
         schedules=[schedule],

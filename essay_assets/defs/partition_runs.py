@@ -1,8 +1,8 @@
 """How one asset step handles many video partitions: each video succeeds or fails on its
 own, failures are recorded with their reason, and the step fails only where that helps.
 
-Why: backfills run every selected partition in one run (`BackfillPolicy.single_run()`), which
-is 40-70x faster than a run per partition on this hardware. One bad video must not sink the
+Why: backfills run every selected partition in one run (`BackfillPolicy.single_run()`, or runs
+of ESSAYS_RUN_SIZE videos), which is 40-70x faster than a run per partition on this hardware. One bad video must not sink the
 other 99, but it must not disappear silently either:
 - a permanent failure (no transcript, bad key, over budget) is written to `failures` and
   logged; the video is skipped downstream;
@@ -10,7 +10,10 @@ other 99, but it must not disappear silently either:
   RetryPolicy retries it with backoff; finished videos are reused, so a retry costs nothing;
   on the last retry it is recorded like a permanent failure;
 - a step in which every video failed fails with every message; the last step of the chain
-  fails the run when any video failed anywhere in it, after recording the essays it did write.
+  fails the run when any video failed anywhere in it, after recording the essays it did write;
+- a failure that cannot be recorded (the warehouse's disk full) is not lost behind the write's
+  error: the step fails with the video's own message plus where it could not be written, and
+  carries both as metadata (UNRECORDED_METADATA) for `essays run` to print.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import dagster as dg
 
 from essay_assets.redaction import redact
 from essay_assets.storage.warehouse import Warehouse, utc_now
+
+UNRECORDED_METADATA = "unrecorded_failures"  # step failure metadata: {video_id: {stage, message, not_recorded}}
 
 
 class StageFailure(Exception):
@@ -45,6 +50,7 @@ class PartitionLoop:
         self.failed: dict[str, StageFailure] = {}
         self.skipped: list[str] = []
         self.transient: dict[str, StageFailure] = {}
+        self.unrecorded: dict[str, dict[str, str]] = {}  # failures the warehouse could not take
 
     @property
     def keys(self) -> list[str]:
@@ -87,10 +93,17 @@ class PartitionLoop:
         self.failed[video_id] = exc
         message = redact(str(exc))
         self.context.log.error(f"{video_id}: {self.stage} failed ({exc.reason}): {message}")
-        self.warehouse.write("failures", [{
-            "failure_id": uuid.uuid4().hex, "video_id": video_id, "stage": self.stage, "reason": exc.reason,
-            "message": message, "run_id": self.context.run.run_id, "failed_at": utc_now(),
-        }])
+        try:
+            self.warehouse.write("failures", [{
+                "failure_id": uuid.uuid4().hex, "video_id": video_id, "stage": self.stage, "reason": exc.reason,
+                "message": message, "run_id": self.context.run.run_id, "failed_at": utc_now(),
+            }])
+        except OSError as write_error:  # a full or read-only disk: the failure itself must still be told
+            where = self.warehouse.root / "failures"
+            not_recorded = (f"This failure could not be recorded in {where}: {write_error.strerror or write_error}. "
+                            "Free some space there; `essays status` will not list it until then.")
+            self.unrecorded[video_id] = {"stage": self.stage, "message": message, "not_recorded": not_recorded}
+            self.context.log.error(f"{video_id}: {not_recorded}")
         self.context.add_asset_metadata({"status": "failed", "failure_reason": exc.reason, "failure": message},
                                         partition_key=video_id)
 
@@ -106,6 +119,11 @@ class PartitionLoop:
                 f"First: {redact(str(first))}",
                 allow_retries=True,
             )
+        if self.unrecorded:  # the run must not end as if nothing failed: nobody would know
+            lines = [f"{video_id}: {f['message']}\n{f['not_recorded']}" for video_id, f in self.unrecorded.items()]
+            raise dg.Failure(f"{self.stage}: {len(lines)} failure(s) could not be recorded:\n" + "\n".join(lines),
+                             metadata={UNRECORDED_METADATA: dg.MetadataValue.json(self.unrecorded)},
+                             allow_retries=False)
         for video_id in self.skipped:  # skipped: the upstream failure was already recorded
             self.context.add_asset_metadata({"status": "skipped (upstream failed)"}, partition_key=video_id)
         if self.keys and not self.succeeded:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from essay_assets.run_process import tag_run_with_this_process
 from essay_assets.settings import Settings
 from essay_assets.storage.raw_store import RawStore
 from essay_assets.storage.warehouse import Warehouse, warehouse_for
@@ -43,6 +44,10 @@ class EssaySettings(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._settings = self._read()
+        if context.run is not None and context.instance is not None:  # a run, not a schedule or sensor tick
+            # The run worker names itself, so a run whose worker was killed with its code server
+            # is found and failed by the next `essays` command (run_process.py).
+            tag_run_with_this_process(context.instance, context.run)
 
     def get(self) -> Settings:
         if self._settings is None:  # used outside a run (a test, a script): read on first use

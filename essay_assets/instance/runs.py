@@ -3,56 +3,27 @@
 `essays run` executes its runs inside the CLI process (`execute_in_process`). If that process
 is killed (`kill -9`, a crash, a closed laptop lid on a dying battery) Dagster never hears of
 it: the run stays STARTED for ever and its `llm` pool slot stays claimed, so every later run
-waits on "Step blocked by limit for pool llm". Each CLI run is therefore tagged with the
-process that executes it (host, pid and the pid's start time, so a reused pid is not taken for
-the old process), and every `essays` command, when it opens the instance, marks the runs whose
-process is gone as failed and frees their slots (public instance APIs only).
+waits on "Step blocked by limit for pool llm". Each run is therefore tagged with the
+process that executes it (essay_assets/run_process.py: by `essays run`, or by the run worker of
+a run launched from the UI, a schedule or a sensor), and every `essays` command, when it opens
+the instance, marks the runs whose process is gone as failed and frees their slots (public
+instance APIs only).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-
 import dagster as dg
 from dagster import DagsterRunStatus, RunsFilter
 
-PROCESS_TAG = "essays/process"  # "<host>:<pid>:<start ticks>" of the process executing the run
+from essay_assets.run_process import (  # process_tag: for the runs `essays run` launches
+    PROCESS_TAG,
+    process_is_gone,
+    process_tag,
+)
+
+__all__ = ["PROCESS_TAG", "UNFINISHED", "process_is_gone", "process_tag", "reap_dead_runs"]
+
 UNFINISHED = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
-
-
-def _start_ticks(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), None when unknown or gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return fields[19] if len(fields) > 19 else None
-
-
-def process_tag() -> dict[str, str]:
-    """The tag naming this process, for runs it executes."""
-    pid = os.getpid()
-    return {PROCESS_TAG: f"{socket.gethostname()}:{pid}:{_start_ticks(pid) or ''}"}
-
-
-def process_is_gone(value: str) -> bool:
-    """True only when the tagged process certainly no longer runs (on this host)."""
-    rest = value.rsplit(":", 2)
-    if len(rest) != 3 or not rest[1].isdigit():
-        return False
-    host, pid, ticks = rest[0], int(rest[1]), rest[2]
-    if host != socket.gethostname():
-        return False  # another machine's process: not ours to judge
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # exists, someone else's
-    now = _start_ticks(pid)
-    return bool(ticks and now and now != ticks)  # the pid was reused by a newer process
 
 
 def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:

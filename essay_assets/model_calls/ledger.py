@@ -245,4 +245,12 @@ class CallLedger:
         """Write the pending `llm_calls` rows as one segment (call it when the step ends)."""
         rows, self._pending_rows = self._pending_rows, []
         self._last_flush = time.monotonic()
-        self.warehouse.write("llm_calls", rows)
+        try:
+            self.warehouse.write("llm_calls", rows)
+        except OSError as exc:  # a full disk under the warehouse: the answers themselves are safe
+            self._pending_rows = rows + self._pending_rows  # tried again at the next flush
+            if self.log:
+                self.log.warning(
+                    f"{len(rows)} llm_calls row(s) could not be written to {self.warehouse.root / 'llm_calls'} "
+                    f"({exc.strerror or exc}). Every paid answer is stored in {self.store.raw_dir / 'llm_calls'}; "
+                    "the next run that reuses them writes their rows again.")

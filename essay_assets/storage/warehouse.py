@@ -15,6 +15,8 @@ session blocks the pipeline. Instead:
 - Segments are compacted into one file per table when they pile up, so queries stay fast.
   The compacted-away files are deleted a grace period later (sweep_retired), never while
   a running query may still open them.
+- All of this relies on a filesystem with working flock, atomic rename and fsync; a folder
+  where locks cannot work is refused when the warehouse is opened (storage/file_locks.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from essay_assets.settings import Settings
+from essay_assets.storage.file_locks import require_working_locks
 from essay_assets.storage.files import atomic_write_text
 from essay_assets.storage.schema import (
     DELETIONS,
@@ -68,6 +71,10 @@ class Warehouse:
     def __init__(self, root: Path, database_path: Path):
         self.root = Path(root)
         self.database_path = Path(database_path)
+        # Compaction's lock (and the ledger's lease beside it in the data dir) must really exclude
+        # other processes and machines: a folder where flock cannot is refused before any write
+        # (DataDirLocksUnusable, a SettingsError). Probed once per folder and process.
+        require_working_locks(self.root)
 
     # ---- writing -------------------------------------------------------------------
     def write(self, table_name: str, rows: Sequence[Mapping[str, Any]]) -> None:

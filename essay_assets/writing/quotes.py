@@ -7,10 +7,13 @@ quotes, caption line breaks and filler words ("um", "[Music]"). An ellipsis may 
 appear in that order. A verified quotation is published in the transcript's own words with a link
 to its moment in the video; anything else is reported, never silently "fixed" into a quotation.
 
-Speed matters (a 20,000-word transcript, 30 quotations, a few ms per essay): the index
-normalizes the whole transcript with a handful of C-level passes into one string of tokens,
-exact search is `str.find` plus `bisect`, and rapidfuzz only scores quotations that failed exact
-search, within windows found by exact word-pair anchors.
+Speed matters (issue #13: under 1 % of an essay's share of a 100-video run; bench/quotes.py): the
+index normalizes the whole transcript with a handful of C-level passes and encodes each word as
+one character, so exact search is one `str.find` whose position is the token index; rapidfuzz
+only scores quotations that failed exact search, within windows found by exact word-run
+anchors. A run asks about one transcript three times (llm_response under the repair policy, the
+essay step, the essay check): `TranscriptIndex.from_snippets` shares one index per transcript
+among recent callers, and each index remembers its answers.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from __future__ import annotations
 import difflib
 import operator
 import re
+import threading
 import unicodedata
 from bisect import bisect_right
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from itertools import accumulate, repeat
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import accumulate
 
 from rapidfuzz import fuzz
 
@@ -63,20 +68,20 @@ _DIGIT_GROUP_RE = re.compile(r",(?=\d{3}(?!\d))")  # 1,000 == 1000 (when a digit
 _NUMBER_WORDS = dict(zip(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty".split(), map(str, range(21))))
-_WORD_REPLACEMENTS = tuple((filler, " ") for filler in sorted(_FILLERS)) + tuple(
-    (word, f" {number} ") for word, number in _NUMBER_WORDS.items())
 _ELLIPSIS_RE = re.compile(r"\s*(?:\[\s*(?:…|\.\s?\.\s?\.)\s*\]|…|\.\s?\.\s?\.)\s*")
 _ASTRAL_RE = re.compile(r"[^\u0000-\uffff]+")
 
 
 def _punctuation_table() -> dict[int, str | None]:
     """One `str.translate` table: apostrophes vanish (don't == dont == don’t), every other
-    punctuation mark, symbol or control character becomes a space, "\n" survives. A regex doing
-    the same visits every character in Python's regex engine and costs ~5 ms per 20,000 words."""
+    punctuation mark, symbol or control character, and every space other than " " (a no-break
+    space, say: the words around it are words like any other), becomes " "; "\n" survives. A
+    regex doing the same visits every character in Python's regex engine and costs ~5 ms per
+    20,000 words."""
     table: dict[int, str | None] = {}
     for code in range(0x10000):
         category = unicodedata.category(chr(code))
-        if category[0] in "PSC" and chr(code) != "\n":
+        if (category[0] in "PSC" or category[0] == "Z" and code != ord(" ")) and chr(code) != "\n":
             table[code] = " "
     table[ord("_")] = " "
     for apostrophe in "'’‘ʼ`´":
@@ -88,8 +93,8 @@ _PUNCTUATION_TABLE = _punctuation_table()
 
 
 def _normalize(text: str) -> str:
-    """Lower-case words separated by whitespace; "\n" survives (it separates caption snippets).
-    Numbers and fillers are handled by `_words`."""
+    """Lower-case words separated by " " or "\n" only ("\n" separates caption snippets).
+    Numbers and fillers are handled word by word by `_canonical`."""
     text = text.casefold()
     if "[" in text:
         text = _TAG_RE.sub(" ", text)
@@ -103,63 +108,131 @@ def _normalize(text: str) -> str:
     return text
 
 
-def _words(normalized: str) -> str:
-    """`normalized` with filler words dropped and small number words as digits; every word is
-    then surrounded by spaces. Whole-string `str.replace` instead of a per-word loop: a Python
-    loop over 20,000 words costs more than the rest of the index build."""
-    text = " " + normalized.replace("\n", " \n ") + " "
-    present = set(text.split())  # one C-level pass instead of one search per filler/number word
-    for word, replacement in _WORD_REPLACEMENTS:
-        if word not in present:
-            continue
-        needle = f" {word} "
-        # Adjacent repeats ("um um") overlap at their shared space: replace until none is left.
-        while needle in text:
-            text = text.replace(needle, replacement)
-    return text
+def _canonical(words: Iterable[str]) -> list[str]:
+    """Normalized words as compared: filler words dropped, small number words as digits."""
+    return [_NUMBER_WORDS.get(word, word) for word in words if word not in _FILLERS]
 
 
 def _tokens(text: str) -> list[str]:
-    return _words(_normalize(text.replace("\n", " "))).split()
+    return _canonical(_normalize(text.replace("\n", " ")).split())
 
 
 # ---- the index -------------------------------------------------------------------------------
 
+# Between snippets while the index is built: a symbol, so `_normalize` has turned every one the
+# captions had into a space.
+_SNIPPET_BREAK = "|"
+_TEXT, _START = operator.itemgetter("text"), operator.itemgetter("start")
+_FIRST_CODE = 0x100  # above "\n" (the snippet break in the encoded string) and every other control character
+_SURROGATES = range(0xD800, 0xE000)  # not characters: no word's code
+_MEMO_LIMIT = 1024  # results kept per index: an essay has tens of quotations
 
-@dataclass(frozen=True)
+
+def _word_codes(words: Iterable[str]) -> dict[str, str]:
+    """Normalized word -> the one character standing for its canonical form ("" for a filler
+    word, the digits' character for a number word). Built with C-level `zip`/`map` over the
+    distinct words; only the few filler and number words present are handled one by one."""
+    distinct = set(words)
+    distinct.discard(_SNIPPET_BREAK)
+    needed = len(distinct) + len(_NUMBER_WORDS)  # number words may need their digits' code
+    if _FIRST_CODE + needed <= _SURROGATES.start:
+        characters = map(chr, range(_FIRST_CODE, _FIRST_CODE + needed))
+    else:  # a vocabulary of more than 55,000 words
+        characters = (chr(n) for n in range(_FIRST_CODE, 0x110000) if n not in _SURROGATES)
+    codes = dict(zip(distinct, characters))  # zip stops at the last word: `characters` goes on
+    for word in distinct & _FILLERS:
+        codes[word] = ""
+    for word in distinct & _NUMBER_WORDS.keys():
+        digits = _NUMBER_WORDS[word]
+        if digits not in codes:
+            codes[digits] = next(characters)
+        codes[word] = codes[digits]
+    codes[_SNIPPET_BREAK] = "\n"
+    return codes
+
+
+@dataclass(frozen=True, eq=False)
 class TranscriptIndex:
-    """A transcript prepared for quotation search; built once per transcript."""
+    """A transcript prepared for quotation search; built once per transcript (see `from_snippets`).
+
+    Each token (a canonical word: see `_canonical`) is one character of `encoded`, so a run of
+    words is a substring and its position is its first token's index: exact search is one
+    `str.find` over a string as long as the transcript has words."""
 
     snippet_texts: tuple[str, ...]
     snippet_starts: tuple[float, ...]
     snippet_first_token: tuple[int, ...]  # index of each snippet's first token (equal for empty snippets)
-    tokens: tuple[str, ...]
-    joined: str  # " tok tok tok ": tokens joined by single spaces, with a space at each end
-    token_offsets: tuple[int, ...]  # where each token starts in `joined`
+    encoded: str  # one character per token
+    codes: Mapping[str, str]  # normalized word -> its canonical form's character; only words the transcript has
     has_times: bool  # False when every start is 0 (a user's .txt transcript): quotes verified but not linked
     urls: frozenset[str]  # URLs that appear in the transcript text (they may be linked from the essay)
-    vocabulary: frozenset[str] = frozenset()  # every token: a quotation with a word outside it fails at once
+    # Results of `match_quote` and `_score` for this transcript: a run asks about the same
+    # quotations up to three times (llm_response, the essay step, repair prompts).
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def remembered(self, key: tuple, compute):
+        """`compute()`, once per `key` while at most _MEMO_LIMIT results are kept."""
+        try:
+            return self.memo[key]
+        except KeyError:
+            pass
+        if len(self.memo) >= _MEMO_LIMIT:
+            self.memo.clear()
+        self.memo[key] = result = compute()
+        return result
 
     @classmethod
     def from_snippets(cls, snippets: Sequence[Mapping]) -> TranscriptIndex:
-        texts = tuple(str(snippet.get("text") or "").replace("\r", " ").replace("\n", " ") for snippet in snippets)
-        starts = tuple(float(snippet.get("start") or 0.0) for snippet in snippets)
-        # One normalization pass over the whole transcript; "\n" keeps the snippets apart.
-        lines = _words(_normalize("\n".join(texts))).split("\n") if texts else []
-        tokens: list[str] = []
-        first_token: list[int] = []
-        for line in lines:
-            first_token.append(len(tokens))
-            tokens.extend(line.split())
-        offsets = tuple(accumulate(map(operator.add, map(len, tokens), repeat(1)), initial=1))[:-1]
-        return cls(snippet_texts=texts, snippet_starts=starts, snippet_first_token=tuple(first_token),
-                   tokens=tuple(tokens), joined=" " + " ".join(tokens) + " ", token_offsets=offsets,
-                   has_times=any(start != 0 for start in starts), urls=urls_in_text("\n".join(texts)),
-                   vocabulary=frozenset(tokens))
+        """The index of these snippets, shared with every other caller in this process that asks
+        for the same texts and start times while it is among the recently built ones."""
+        try:  # the usual snippets, read with C-level `map`s
+            texts = list(map(_TEXT, snippets))
+            joined = "\n".join(texts)
+            starts = tuple(map(float, map(_START, snippets)))
+        except (KeyError, TypeError, ValueError):  # no text, None, a number as text, "" as start
+            texts = [str(snippet.get("text") or "") for snippet in snippets]
+            joined = "\n".join(texts)
+            starts = tuple(float(snippet.get("start") or 0.0) for snippet in snippets)
+        if "\r" in joined or joined.count("\n") != len(texts) - 1:  # line breaks inside a snippet
+            texts = [text.replace("\r", " ").replace("\n", " ") for text in texts]
+            joined = "\n".join(texts)
+        # The key is the content itself, not a digest of it: no collisions, and a dict hashes the
+        # string in one C pass (~0.1 ms for 20,000 words); it costs the cache one more copy of the text.
+        return _RECENT_INDEXES.get_or_build((joined, starts), lambda: cls._build(texts, joined, starts))
 
-    def token_at(self, char_pos: int) -> int:
-        """The token whose text starts at or contains `joined[char_pos]`."""
-        return max(0, bisect_right(self.token_offsets, char_pos) - 1)
+    @classmethod
+    def _build(cls, texts: list[str], joined: str, starts: tuple[float, ...]) -> TranscriptIndex:
+        # One normalization pass over the whole transcript and one `map` over its words; snippet
+        # boundaries ride along as "\n" in the encoded string and are counted per line.
+        words = _normalize(joined).replace("\n", f" {_SNIPPET_BREAK} ").split()
+        codes = _word_codes(words)
+        lines = "".join(map(codes.__getitem__, words)).split("\n") if texts else []
+        first_token = tuple(accumulate(map(len, lines), initial=0))[:-1]
+        return cls(snippet_texts=tuple(texts), snippet_starts=starts, snippet_first_token=first_token,
+                   encoded="".join(lines), codes=codes,
+                   has_times=any(start != 0 for start in starts), urls=urls_in_text(joined))
+
+    @staticmethod
+    def forget_recent() -> None:
+        """Drop every shared index (benchmarks time a first build with it)."""
+        _RECENT_INDEXES.clear()
+
+    @property
+    def token_count(self) -> int:
+        return len(self.encoded)
+
+    @cached_property
+    def words(self) -> dict[str, str]:
+        """Character -> canonical word; only explaining a failed quotation needs it."""
+        words = dict(zip(self.codes.values(), self.codes))
+        for word, digits in _NUMBER_WORDS.items():  # "three" and "3" share a character: "3" names it
+            if word in self.codes:
+                words[self.codes[word]] = digits
+        return words
+
+    def token_words(self, first: int, end: int) -> list[str]:
+        """The canonical words of tokens [first, end)."""
+        return list(map(self.words.__getitem__, self.encoded[first:end]))
 
     def snippet_of(self, token: int) -> int:
         return max(0, bisect_right(self.snippet_first_token, token) - 1)
@@ -167,20 +240,19 @@ class TranscriptIndex:
     def occurrences(self, words: Sequence[str], first_token: int = 0, last_token: int | None = None,
                     limit: int = 1000):
         """Token indices where `words` occur in order, from `first_token` on (start <= `last_token`)."""
-        count = len(self.tokens)
-        if first_token >= count or not self.vocabulary.issuperset(words):
+        code_of = self.codes.get
+        needle = "".join(code_of(word) or "\n" for word in words)
+        if not words or "\n" in needle or first_token >= len(self.encoded):
             return  # a word the speakers never said: no need to read the transcript
-        needle = " " + " ".join(words) + " "
-        pos = self.token_offsets[first_token] - 1
         # Bound the scan itself, not just the result: a failed search must not read to the end.
-        stop = (len(self.joined) if last_token is None or last_token + 1 >= count
-                else self.token_offsets[last_token + 1] - 2 + len(needle))
+        stop = len(self.encoded) if last_token is None else last_token + len(needle)
+        position = first_token
         for _ in range(limit):
-            pos = self.joined.find(needle, pos, stop)
-            if pos < 0:
+            position = self.encoded.find(needle, position, stop)
+            if position < 0:
                 return
-            yield self.token_at(pos + 1)
-            pos += 1
+            yield position
+            position += 1
 
     def original_words(self, first: int, end: int) -> str:
         """The captions' own words for tokens [first, end): original case and punctuation, without
@@ -190,15 +262,64 @@ class TranscriptIndex:
             token = self.snippet_first_token[snippet]
             raw_words = _TAG_RE.sub(" ", self.snippet_texts[snippet]).split()
             # One normalization per snippet, one line per raw word: the same tokens the index holds.
-            normalized = _words(_normalize("\n".join(raw_words))).split("\n")
+            normalized = _normalize("\n".join(raw_words)).split("\n")
             for raw, norm in zip(raw_words, normalized):
-                count = len(norm.split())
+                tokens = norm.split()
+                count = len(tokens) if _FILLERS.isdisjoint(tokens) else len(_canonical(tokens))
                 if count and token < end and token + count > first:
                     words.append(raw)
                 elif not count and first < token < end and raw.strip(">") and not any(map(str.isalnum, raw)):
                     words.append(raw)  # a dash between words of the quotation (fillers and ">>" go)
                 token += count
         return " ".join(words)
+
+
+class _RecentIndexes:
+    """The indexes of the most recently used transcripts, up to about `max_bytes` of memory in
+    all: llm_response, the essay step and the essay check of one run (one process: the
+    in-process executor) each verify the same transcript, and a run over 10,000 videos must not
+    keep 10,000 indexes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._indexes: OrderedDict[tuple[str, tuple[float, ...]], tuple[TranscriptIndex, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # runs may verify essays from more than one thread
+
+    def get_or_build(self, key: tuple[str, tuple[float, ...]], build) -> TranscriptIndex:
+        with self._lock:
+            entry = self._indexes.get(key)
+            if entry is not None:
+                self._indexes.move_to_end(key)
+                return entry[0]
+        index = build()  # outside the lock: two threads may build the same index once each
+        with self._lock:
+            if key not in self._indexes:
+                size = _held_bytes(len(key[0]), len(index.codes))
+                self._indexes[key] = index, size
+                self._bytes += size
+            while self._bytes > self.max_bytes and len(self._indexes) > 1:
+                _, (_, size) = self._indexes.popitem(last=False)
+                self._bytes -= size
+        return index
+
+    def clear(self) -> None:
+        with self._lock:
+            self._indexes.clear()
+            self._bytes = 0
+
+
+def _held_bytes(characters: int, distinct_words: int) -> int:
+    """About what the cache holds for one transcript: its text (twice: the index's snippets and
+    the key), the encoded words and the snippet starts, ~3.6 bytes per character; each distinct
+    word's code, ~180 bytes. `bench/quotes.py --memory` prints it next to what tracemalloc counts."""
+    return int(3.6 * characters) + 180 * distinct_words
+
+
+# Enough for a 100-video run of 20,000-word transcripts (~1 MB each) to build each index once. A
+# larger run builds them again in its later steps (each step walks the videos in the same order),
+# within the same memory.
+_RECENT_INDEXES = _RecentIndexes(max_bytes=128 * 2**20)
 
 
 # ---- matching --------------------------------------------------------------------------------
@@ -214,7 +335,11 @@ class QuoteMatch:
 
 
 def match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
-    pieces = [tokens for tokens in (_tokens(piece) for piece in _ELLIPSIS_RE.split(quoted)) if tokens]
+    return index.remembered(("match", quoted), lambda: _match_quote(index, quoted))
+
+
+def _match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
+    pieces = _pieces(quoted)
     if not pieces:
         return QuoteMatch(False, None, None, 0.0, "no words in the quotation")
     found = _find_in_order(index, pieces)
@@ -223,6 +348,21 @@ def match_quote(index: TranscriptIndex, quoted: str) -> QuoteMatch:
         start_s = index.snippet_starts[index.snippet_of(found[0])] if index.has_times else None
         return QuoteMatch(True, " … ".join(texts), start_s, 100.0, "")
     return _explain_failure(index, pieces)
+
+
+def _pieces(quoted: str) -> list[list[str]]:
+    """The quotation's tokens, per piece between ellipses."""
+    return [tokens for tokens in (_tokens(piece) for piece in _ELLIPSIS_RE.split(quoted)) if tokens]
+
+
+def _verified_start(index: TranscriptIndex, quoted: str) -> tuple[bool, float | None]:
+    """`match_quote`'s `verified` and `start_s` without the transcript's words (which a check of a
+    published essay does not need)."""
+    pieces = _pieces(quoted)
+    found = _find_in_order(index, pieces) if pieces else None
+    if found is None:
+        return False, None
+    return True, index.snippet_starts[index.snippet_of(found[0])] if index.has_times else None
 
 
 def closest_passage(index: TranscriptIndex, quoted: str, context_words: int = 8) -> str | None:
@@ -234,7 +374,7 @@ def closest_passage(index: TranscriptIndex, quoted: str, context_words: int = 8)
     score, window = _score(index, words)
     if window is None or score < NOT_FOUND_SCORE:
         return None
-    first, end = max(0, window[0] - context_words), min(len(index.tokens), window[1] + context_words)
+    first, end = max(0, window[0] - context_words), min(index.token_count, window[1] + context_words)
     return index.original_words(first, end) or None
 
 
@@ -269,13 +409,17 @@ def _explain_failure(index: TranscriptIndex, pieces: list[list[str]]) -> QuoteMa
         scores.append(score)
         if window is None or score < NOT_FOUND_SCORE:
             return QuoteMatch(False, None, None, score, "not in the transcript")
-        differences = _differences(piece, index.tokens[window[0]:window[1]])
+        differences = _differences(piece, index.token_words(*window))
         if differences:
             return QuoteMatch(False, None, None, score, "content words differ: " + "; ".join(differences[:3]))
     return QuoteMatch(False, None, None, min(scores, default=0.0), "not in the transcript")
 
 
 def _score(index: TranscriptIndex, words: list[str]) -> tuple[float, tuple[int, int] | None]:
+    return index.remembered(("score", *words), lambda: _score_anew(index, words))
+
+
+def _score_anew(index: TranscriptIndex, words: list[str]) -> tuple[float, tuple[int, int] | None]:
     """Similarity of `words` to the closest transcript passage, and that passage's token range.
 
     rapidfuzz over the whole transcript costs milliseconds per quotation, so it only scores
@@ -303,10 +447,10 @@ def _score(index: TranscriptIndex, words: list[str]) -> tuple[float, tuple[int, 
     best: tuple[float, tuple[int, int] | None] = (0.0, None)
     for start, _ in votes.most_common(5):
         first = max(0, start - 5)
-        end = min(len(index.tokens), start + len(words) + 5)
-        alignment = fuzz.partial_ratio_alignment(needle, " ".join(index.tokens[first:end]))
+        end = min(index.token_count, start + len(words) + 5)
+        window_text = " ".join(index.token_words(first, end))
+        alignment = fuzz.partial_ratio_alignment(needle, window_text, score_cutoff=best[0])
         if alignment is not None and alignment.score > best[0]:
-            window_text = " ".join(index.tokens[first:end])
             first_in = first + window_text.count(" ", 0, alignment.dest_start)
             end_in = first + window_text.count(" ", 0, alignment.dest_end) + 1
             best = (alignment.score, (first_in, end_in))
@@ -349,15 +493,29 @@ _HEADING_RE = re.compile(r"^[ ]{0,3}#{1,6}(?:[ \t].*)?$", re.M)
 _CODE_SPAN_RE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
 _LINK_TARGET_RE = re.compile(r"\]\([^)\n]*\)")  # `(url "title")`: a title is not a quotation
 _HIDDEN = "\x00"
-_NO_BLANK_LINE = r"(?:[^{marks}\x00\n]|\n(?![ \t]*\n))"
+# Possessive (`++`): the words of a quotation cannot hold its closing mark, so the first one
+# after the opening mark is the only possible end, and runs of ordinary characters are consumed
+# in one C loop instead of one backtracking step per character.
+_NO_BLANK_LINE = r"(?:[^{marks}\x00\n]++|\n(?![ \t]*\n))++"
 _QUOTATION_RES = (
-    re.compile(r'(?<![\w"])"(?=\S)(' + _NO_BLANK_LINE.format(marks='"') + r'+?)(?<=\S)"(?![\w])'),
-    re.compile("“(" + _NO_BLANK_LINE.format(marks="“”") + "+?)”"),
+    re.compile(r'(?<![\w"])"(?=\S)(' + _NO_BLANK_LINE.format(marks='"') + r')(?<=\S)"(?![\w])'),
+    re.compile("“(" + _NO_BLANK_LINE.format(marks="“”") + ")”"),
 )
 # ‘…’ only when clearly a quotation: the opening mark starts a word, the closing mark ends one
 # (an ’ between letters is an apostrophe: don’t), and no blank line in between.
-_SINGLE_QUOTATION_RE = re.compile(r"(?<![\w‘’])‘(?=\w)((?:[^‘’\x00\n]|’(?=\w))+?)(?<=[\w.,!?])’(?!\w)")
+_SINGLE_QUOTATION_RE = re.compile(r"(?<![\w‘’])‘(?=\w)((?:[^‘’\x00\n]++|’(?=\w))++)(?<=[\w.,!?])’(?!\w)")
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+def _has_words(text: str, count: int) -> bool:
+    """At least `count` words in `text` (without finding all of them)."""
+    position = 0
+    for _ in range(count):
+        word = _WORD_RE.search(text, position)
+        if word is None:
+            return False
+        position = word.end()
+    return True
 
 
 def find_quotations(body: str) -> list[Quotation]:
@@ -374,7 +532,7 @@ def find_quotations(body: str) -> list[Quotation]:
     quotations = []
     for start, end in sorted(spans):
         text = body[start + 1:end - 1]
-        if len(_WORD_RE.findall(text)) < MIN_QUOTE_WORDS:
+        if not _has_words(text, MIN_QUOTE_WORDS):
             continue
         link = QUOTE_LINK_RE.match(body, end)
         quotations.append(Quotation(start, end, text, float(link.group(1)) if link else None))
@@ -387,10 +545,15 @@ _TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
 _MODEL_TIMESTAMP_RE = re.compile(
     rf"[ \t]*(?:\[(?:at )?{_TIME}(?:\s*[-–—]\s*{_TIME})?\](?!\()|\((?:at )?{_TIME}(?:\s*[-–—]\s*{_TIME})?\))",
     re.I)
+# The markers alone, without the spaces before them: a body without one has nothing to strip, and
+# this pattern is only tried where a "[" or "(" is, not at every position of the body.
+_MODEL_TIMESTAMP_MARK_RE = re.compile(_MODEL_TIMESTAMP_RE.pattern.removeprefix(r"[ \t]*"), re.I)
 
 
 def strip_model_timestamps(body: str) -> str:
     """Remove the model's own [mm:ss] / [h:mm:ss] / (mm:ss) markers: never trust them."""
+    if not _MODEL_TIMESTAMP_MARK_RE.search(body):
+        return body  # the usual case, found with a scan that starts only at "[" and "("
     # A marker that opens a line takes its following space with it.
     body = re.sub(rf"^(?:{_MODEL_TIMESTAMP_RE.pattern})[ \t]*", "", body, flags=re.M | re.I)
     return _MODEL_TIMESTAMP_RE.sub("", body)
@@ -492,14 +655,14 @@ def verbatim_problems(body: str, index: TranscriptIndex, *, linked: bool) -> lis
     LINK_TOLERANCE_S from the moment the quotation starts."""
     problems = []
     for quotation in find_quotations(body):
-        match = match_quote(index, quotation.text)
+        verified, start_s = _verified_start(index, quotation.text)
         shown = quotation.text if len(quotation.text) <= 80 else quotation.text[:77] + "..."
-        if not match.verified:
-            problems.append(f'"{shown}" is not in the transcript ({match.reason})')
+        if not verified:
+            problems.append(f'"{shown}" is not in the transcript ({match_quote(index, quotation.text).reason})')
         elif not linked and quotation.link_s is not None:
             problems.append(f'"{shown}" links to {quotation.link_s:g}s, but this transcript has no times to link')
         elif linked and quotation.link_s is None:
             problems.append(f'"{shown}" has no link to its moment in the video')
-        elif linked and match.start_s is not None and abs(quotation.link_s - match.start_s) > LINK_TOLERANCE_S:
-            problems.append(f'"{shown}" links to {quotation.link_s:g}s but starts at {match.start_s:g}s')
+        elif linked and start_s is not None and abs(quotation.link_s - start_s) > LINK_TOLERANCE_S:
+            problems.append(f'"{shown}" links to {quotation.link_s:g}s but starts at {start_s:g}s')
     return problems

@@ -6,7 +6,6 @@ loopback model counting every request it receives; no mocks of our code.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -21,6 +20,7 @@ from essay_assets.instance import ensure_dagster_home
 from essay_assets.settings import Settings, SettingsError
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets_tests.support.chain import run_chain, write_transcript
+from essay_assets_tests.support.full_disk import small_tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEOS = ["aaaaaaaaaa1", "bbbbbbbbbb2", "ccccccccccc", "ddddddddddd", "eeeeeeeeeee"]
@@ -117,19 +117,6 @@ def test_a_timeout_of_zero_or_less_is_refused(tmp_path, name, value):
 
 
 # ---- item 6: a full disk never loses a paid answer ----------------------------------------------------
-
-@contextlib.contextmanager
-def small_tmpfs(path: Path, size: str):
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False, timeout=30)
-
 
 @pytest.mark.slow
 def test_no_request_is_sent_when_the_disk_is_below_the_margin(llm_server, data_dir):

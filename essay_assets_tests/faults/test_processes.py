@@ -5,11 +5,13 @@ counts every request it receives."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -221,3 +223,153 @@ def test_essays_ui_stopped_with_sigterm_leaves_no_process_and_no_temp_files(tmp_
     assert code == 143, err[-2000:]
     wait_until(lambda: not any(private_tmp.iterdir()), 10, "dagster dev's temp files to go")
     assert not up()
+
+
+def llm_pool():
+    """The `llm` pool as the instance sees it: slot count, claimed slots, steps waiting."""
+    with dg.DagsterInstance.get() as instance:
+        return instance.event_log_storage.get_concurrency_info("llm")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "expected_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_run_blocked_on_the_llm_pool_stops_on_a_signal_and_sends_nothing(data_dir: Path, llm_server, signum,
+                                                                             expected_code):
+    """A run waiting on "Step blocked by limit for pool llm" (the pool held at 0 slots) takes
+    Ctrl-C / SIGTERM: exit 130/143 within seconds, no request sent, the run CANCELED, and its
+    waiting step gone from the pool."""
+    from essay_assets.instance import ensure_dagster_home
+    from essay_assets.settings import Settings
+
+    write_transcripts(data_dir, ["blockedvid1"])
+    ensure_dagster_home(Settings.from_env())
+    with dg.DagsterInstance.get() as instance:
+        instance.event_log_storage.set_concurrency_slots("llm", 0)  # every llm_response step waits
+    process = start("run", "blockedvid1")
+    try:
+        wait_until(lambda: llm_pool().pending_step_count >= 1, 120, "the llm_response step to wait for a slot")
+        time.sleep(1)  # waiting, not just arriving
+        assert process.poll() is None
+        process.send_signal(signum)
+        signalled = time.monotonic()
+        code, out, err = finish(process, timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert code == expected_code, (code, out, err[-3000:])
+    assert took < 10, took
+    assert "stopped by" in err and "Traceback" not in err, err[-3000:]
+    assert llm_server.call_count == 0
+    assert list(instance_runs().values()) == [dg.DagsterRunStatus.CANCELED]
+    pool = llm_pool()
+    assert pool.pending_step_count == 0 and pool.active_slot_count == 0
+
+
+def run_workers(session: int) -> list[int]:
+    """Processes of `dagster dev`'s session that execute runs: its code server starts each run
+    in a multiprocessing child (`spawn_main` on its command line)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) != session:
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ProcessLookupError):
+            continue
+        if "spawn_main" in command:
+            pids.append(int(entry.name))
+    return pids
+
+
+def dagster_dev_env(data: Path, api_base: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ESSAYS_", "DAGSTER_"))}
+    return {**env, "ESSAYS_DATA_DIR": str(data), "ESSAYS_MODEL": "openai/gpt-4o", "ESSAYS_API_BASE": api_base,
+            "OPENAI_API_KEY": "fake", "ESSAYS_OEMBED_URL": "http://127.0.0.1:9/oembed",
+            "ESSAYS_LLM_RETRY_BASE_S": "0.05", "ESSAYS_STEP_RETRY_DELAY_S": "0.2"}
+
+
+UI_KILLED, UI_AFTER = "uikilled001", "uiafter0001"
+
+
+@contextlib.contextmanager
+def ui_run_in_a_model_call(tmp_path: Path, monkeypatch) -> Iterator[tuple]:
+    """`dagster dev` running a UI-launched run of UI_KILLED that waits on a model call which is
+    never answered, with the `llm` pool cut to 1 slot (the run holds it): (dev, llm, run_id)."""
+    from essay_assets_tests.support.chain import write_transcript
+    from testkit.dagster_dev import DagsterDev
+    from testkit.openai_stub import LoopbackLLM
+
+    data = tmp_path / "data"
+    (data / "transcripts").mkdir(parents=True)
+    for seed, video_id in enumerate((UI_KILLED, UI_AFTER)):
+        write_transcript(data, video_id, words=300, seed=seed)
+    with LoopbackLLM(delay_s=600) as llm:
+        for name, value in dagster_dev_env(data, llm.base_url).items():  # `essays` commands of the test too
+            if name.startswith("ESSAYS_") or name == "OPENAI_API_KEY":
+                monkeypatch.setenv(name, value)
+        dev = DagsterDev(home=tmp_path / "dagster_home", cwd=tmp_path / "cwd", env=dagster_dev_env(data, llm.base_url),
+                         log_path=tmp_path / "dagster_dev.log")
+        monkeypatch.setenv("DAGSTER_HOME", str(dev.home))
+        with dg.DagsterInstance.get() as instance:
+            instance.event_log_storage.set_concurrency_slots("llm", 1)  # a later run needs the killed run's slot
+        try:
+            dev.start(timeout_s=180)
+            dev.add_partitions([UI_KILLED, UI_AFTER])
+            backfill_id = dev.launch_backfill([UI_KILLED])
+            wait_until(lambda: llm.call_count >= 1, 180, "the UI run's model call")
+            (run,) = dev.backfill_runs(backfill_id)
+            assert llm_pool().active_run_ids == {run["runId"]}
+            yield dev, llm, run["runId"]
+        except BaseException:
+            print(f"--- dagster dev log (tail) ---\n{dev.log_tail()}")
+            raise
+        finally:
+            dev.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_ui_run_whose_worker_is_killed_is_failed_and_its_slot_freed_within_seconds(tmp_path: Path, monkeypatch):
+    """A run launched from the UI (a backfill over GraphQL, started by `dagster dev`'s own
+    launcher), its worker process killed with SIGKILL while the model answers: the run ends
+    FAILURE, its `llm` slot is freed within seconds (not ~2 minutes later), and the next UI run
+    gets the slot and calls the model."""
+    with ui_run_in_a_model_call(tmp_path, monkeypatch) as (dev, llm, run_id):
+        workers = run_workers(dev.proc.pid)
+        assert len(workers) == 1, workers
+        os.kill(workers[0], signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until(lambda: instance_runs()[run_id] == dg.DagsterRunStatus.FAILURE, 60, "the killed run to fail")
+        failed_after = time.monotonic() - killed_at
+        wait_until(lambda: run_id not in llm_pool().active_run_ids, 180, "the killed run's llm slot to be freed")
+        freed_after = time.monotonic() - killed_at
+        llm.delay_s = 0
+        sent = llm.call_count
+        status = dev.wait_backfill(dev.launch_backfill([UI_AFTER]), timeout_s=150)
+    print(f"killed run failed {failed_after:.1f} s and its slot freed {freed_after:.1f} s after the kill")
+    assert failed_after < 10 and freed_after < 20, (failed_after, freed_after)
+    assert status == "COMPLETED_SUCCESS"
+    assert llm.call_count > sent  # the next run got the slot and called the model
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_ui_run_killed_with_the_whole_ui_is_failed_by_the_next_essays_command(tmp_path: Path, monkeypatch):
+    """`dagster dev` and its run worker killed together (SIGKILL to the whole group, as a crash
+    does): nobody is left to notice the run. The next `essays run` fails it, frees its slot and
+    writes its own essay instead of waiting on "blocked by limit for pool llm" for ever."""
+    with ui_run_in_a_model_call(tmp_path, monkeypatch) as (dev, llm, run_id):
+        os.killpg(dev.proc.pid, signal.SIGKILL)
+        dev.proc.wait(30)
+        llm.delay_s = 0
+        sent = llm.call_count
+        code, out, err = run_essays("run", UI_AFTER, timeout=240)
+    assert code == 0, err[-3000:]
+    assert llm.call_count > sent
+    runs = instance_runs()
+    assert runs[run_id] == dg.DagsterRunStatus.FAILURE
+    assert run_id not in llm_pool().active_run_ids
