@@ -36,6 +36,7 @@ from essay_assets.instance import (
     instance_template,
 )
 from essay_assets.settings import POSTGRES_URL_VARIABLE
+from testkit.processes import stop_process_group
 
 ESSAY_ASSETS = ("transcript", "essay_prompt", "llm_response", "essay")
 REPOSITORY_NAME = "__repository__"
@@ -174,17 +175,7 @@ class DagsterDev:
         """Every process group, the last started first (the code server, which runs the runs, last)."""
         procs, self._procs, self.proc = self._procs, [], None
         for proc in reversed(procs):
-            if proc.poll() is None:
-                for sig in (signal.SIGTERM, signal.SIGKILL):
-                    try:
-                        os.killpg(proc.pid, sig)
-                    except ProcessLookupError:
-                        break
-                    try:
-                        proc.wait(timeout=timeout_s)
-                        break
-                    except subprocess.TimeoutExpired:
-                        continue
+            stop_process_group(proc, signal.SIGTERM, timeout_s)
             # children that outlived the leader (run workers) are in the same group
             try:
                 os.killpg(proc.pid, signal.SIGKILL)

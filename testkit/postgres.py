@@ -26,6 +26,7 @@ from pathlib import Path
 
 from essay_assets.settings import POSTGRES_URL_SCHEME
 from testkit.dagster_dev import free_port
+from testkit.processes import stop_process_group
 
 SUPERUSER = "postgres"
 # Durability is not what a test checks: without fsync a run's thousand small commits cost nothing.
@@ -111,18 +112,9 @@ class PostgresServer:
 
     def stop(self, timeout_s: float = 20) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
+        if proc is not None:
             # SIGINT is PostgreSQL's "fast" shutdown: clients are disconnected, no waiting for them.
-            for sig in (signal.SIGINT, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=timeout_s)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            stop_process_group(proc, signal.SIGINT, timeout_s)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
