@@ -38,3 +38,21 @@ def test_each_partition_shows_its_own_rows_and_the_essays_model_tokens_and_time(
         assert (essay["model"], essay["total_tokens"], essay["response_time_ms"]) == (
             front_matter["llmModel"], front_matter["totalTokens"], front_matter["responseTimeMs"])
         assert essay["total_tokens"] > 0
+
+
+def test_a_failed_video_shows_why_and_its_downstream_partitions_show_they_were_skipped(data_dir: Path, llm_server):
+    """Every partition's metadata reaches the UI when the step hands it over at its end (one
+    update for the step, not one per video): the failure and its reason where the video failed,
+    the skip downstream, and the same metadata as before for the videos that went on."""
+    write_transcript(data_dir, VIDEOS[0], words=400)
+    (data_dir / "transcripts" / "emptyvideo1.txt").write_text("   \n")
+    summary = run_chain([VIDEOS[0], "emptyvideo1"])
+    assert list(summary.failures) == ["emptyvideo1"]
+    instance = dg.DagsterInstance.get()
+    failed = _metadata(instance, "transcript", "emptyvideo1")
+    assert (failed["status"], failed["failure_reason"]) == ("failed", "bad_transcript_file")
+    assert "no transcript text" in failed["failure"]
+    assert _metadata(instance, "essay_prompt", "emptyvideo1") == {"status": "skipped (upstream failed)"}
+    good = _metadata(instance, "transcript", VIDEOS[0])
+    assert (good["word_count"], good["dagster/row_count"], good["source"]) == (400, 1, "user_file")
+    assert _metadata(instance, "essay_prompt", VIDEOS[0])["mode"] == "single"
