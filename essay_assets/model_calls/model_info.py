@@ -38,8 +38,29 @@ def count_tokens_fn(model: str, *, is_local: bool) -> Callable[[str], int]:
     if is_local:
         return local_model.count_tokens
     litellm = litellm_module()
+    counter = _litellm_count_function(litellm, model)
 
     def count(text: str) -> int:
-        return int(litellm.token_counter(model=model, text=text)) + 1 if text else 0
+        if not text:
+            return 0
+        if counter is None or litellm.disable_token_counter:
+            return int(litellm.token_counter(model=model, text=text)) + 1
+        return int(counter(text)) + 1
 
     return count
+
+
+def _litellm_count_function(litellm, model: str) -> Callable[[str], int] | None:
+    """The function `litellm.token_counter(model=model, text=...)` chooses and calls, chosen
+    once: choosing it (the tokenizer for the model, its encoding through litellm's runtime)
+    cost ten times the counting itself, on every call (~1 ms per plan). A litellm without it
+    (the helper is internal) gets `token_counter` itself; model_info's tests hold both to the
+    same counts."""
+    try:
+        from litellm.litellm_core_utils.token_counter import _get_count_function
+    except ImportError:  # pragma: no cover - a litellm that moved it
+        return None
+    try:
+        return _get_count_function(model, None)
+    except Exception:  # pragma: no cover - let token_counter raise (or cope) as it always did
+        return None
