@@ -182,3 +182,28 @@ def test_essay_checks_judge_each_essay_per_check_and_a_check_runs_alone(llm_serv
     assert alone["essay_has_structure"].severity == dg.AssetCheckSeverity.ERROR
     problems = alone["essay_has_structure"].metadata["problems"].value
     assert list(problems) == ["bcdefghijkl"] and any("section" in p for p in problems["bcdefghijkl"])
+
+
+def test_files_written_without_fsync_that_a_crash_left_empty_or_cut_are_made_again_at_no_cost(llm_server, data_dir):
+    """The plan, the response record, the copy of the user's transcript and the metadata lookup
+    are written without fsync (storage/files.py): after a machine crash they may be empty or cut
+    short. The next run takes them as missing and makes them again; the paid answer is reused."""
+    import json
+
+    write_transcript(data_dir, "abcdefghijk")
+    assert run_chain(["abcdefghijk"]).ok
+    _, first_body = parse_essay((data_dir / "essays" / "abcdefghijk.md").read_text())
+    raw = data_dir / "raw"
+    rederivable = [raw / "transcripts" / "abcdefghijk.json", raw / "videos" / "abcdefghijk.json",
+                   *(raw / "prompts").glob("abcdefghijk.*.json"), *(raw / "responses").glob("abcdefghijk.*.json")]
+    assert len(rederivable) == 4
+    for number, path in enumerate(rederivable):
+        text = path.read_bytes()
+        path.write_bytes(b"" if number % 2 else text[: len(text) // 2])  # empty, or cut short
+    summary = run_chain(["abcdefghijk"])
+    assert summary.ok, summary.failures
+    assert llm_server.call_count == 1  # the stored answer was reused, not bought again
+    for path in rederivable:
+        assert isinstance(json.loads(path.read_text()), dict)  # whole again
+    _, body = parse_essay((data_dir / "essays" / "abcdefghijk.md").read_text())
+    assert body == first_body

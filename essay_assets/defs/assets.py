@@ -202,7 +202,7 @@ def plan_prompts(context: dg.AssetExecutionContext, essay_settings: EssaySetting
                 plan = planner.plan(prompts, video, found)
                 store.write(store.plan_path(video_id, prompt_revision), {
                     "transcript_sha256": found.content_sha256, "model": settings.model, "inputs": inputs,
-                    "plan": plan.to_json()})
+                    "plan": plan.to_json()}, durable=False)  # planned again if a crash loses it
             loop.succeed(video_id, {
                 "prompt_revision": prompt_revision, "prompt_tokens": plan.prompt_tokens,
                 "context_window": plan.context_window or 0, "fits_context": plan.fits_context, "mode": plan.mode,
@@ -326,7 +326,9 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                       "totals": totals_from_calls(calls),  # once per video, repairs included: the essay reads these
                       "created_at": utc_now().isoformat(),
                       "new_calls": draft.new_calls + sum(1 for c in repair_calls if c["run_id"] == context.run.run_id)}
-            store.write(store.response_path(video_id, prompt_revision), record)
+            # Not fsynced: every call behind it is (the ledger), so a record a crash loses is
+            # rebuilt by the next run from the stored answers, at no cost.
+            store.write(store.response_path(video_id, prompt_revision), record, durable=False)
             loop.succeed(video_id, _response_metadata(record, reused=False))
 
     try:

@@ -52,7 +52,9 @@ def obtain_transcript(settings: Settings, store: RawStore, video_id: str, *, htt
         else:
             client = http_client or (youtube_http_client_factory() if youtube_http_client_factory else None)
             transcript = _fetch_from_youtube(settings, video_id, client)
-    store.write(store.transcript_path(video_id), transcript.to_json())
+    # A copy of the user's file or the sample is read again if a crash loses it: no fsync. What
+    # YouTube sent is kept durably: asking again may meet its blocking.
+    store.write(store.transcript_path(video_id), transcript.to_json(), durable=transcript.source == "youtube")
     return transcript
 
 
@@ -93,11 +95,11 @@ def obtain_video_metadata(store: RawStore, video_id: str, oembed_url: str, *,
         found = fetch_oembed_metadata(video_id, base_url=oembed_url, timeout=10, session=session)
         if found is None:  # remembered for a day, so one run does not ask again for every stage
             record = {**_empty(video_id), "metadata_source": "none", "checked_at": time.time()}
-            store.write(path, record)
+            store.write(path, record, durable=False)  # a lookup again if a crash loses it
             return record
         record = {**_empty(video_id), **{k: v for k, v in found.to_dict().items() if k in _empty(video_id)},
                   "metadata_source": "oembed"}
-    store.write(path, record)
+    store.write(path, record, durable=False)  # the sample's or oEmbed's: looked up again if a crash loses it
     return record
 
 

@@ -30,15 +30,25 @@ class RawStore:
         return self.raw_dir / "llm_calls" / video_id / f"{request_key}.json"
 
     def read(self, path: Path) -> Any | None:
+        """The stored value, or None when there is none. A file that is empty or not whole JSON
+        counts as missing too: that is what a machine crash can leave of a file written without
+        fsync (`write(durable=False)`), and such a file is made again by the stage that makes it."""
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
+        try:
+            return json.loads(data)
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError: empty, cut short or zero-filled
+            return None
 
-    def write(self, path: Path, value: Any) -> None:
+    def write(self, path: Path, value: Any, *, durable: bool = True) -> None:
+        """Store `value` atomically. `durable=False` (no fsync) only for what can be made again at
+        no cost (a plan, a response record rebuilt from its stored calls, a copy of a user's
+        transcript, a metadata lookup); paid answers and what only the network had stay durable."""
         # Compact: with `indent`, json.dumps falls back from its C encoder to pure Python (twice
         # the CPU for a transcript; these files are for the program to read back).
-        atomic_write_text(path, json.dumps(value, ensure_ascii=False, default=str))
+        atomic_write_text(path, json.dumps(value, ensure_ascii=False, default=str), durable=durable)
 
     def delete_video(self, video_id: str) -> int:
         removed = 0
