@@ -17,7 +17,6 @@ functions below it, one per asset, in the order of the chain.
 import asyncio
 
 import dagster as dg
-import requests
 
 from essay_assets.defs.jobs import ESSAY_GROUP
 from essay_assets.defs.metadata import (
@@ -29,6 +28,7 @@ from essay_assets.defs.partition_runs import PartitionLoop, StageFailure
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
 from essay_assets.intake import sources, youtube
+from essay_assets.intake.oembed import oembed_session
 from essay_assets.intake.transcripts import Transcript, TranscriptFileError
 from essay_assets.intake.videos import read_video_record
 from essay_assets.model_calls import client
@@ -141,11 +141,12 @@ def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySe
     if any(not store.response_path(v, prompt_revision).exists() for v in loop.keys):
         prefetch_litellm()  # a model will be called downstream: import its client meanwhile
     video_rows, transcript_rows = [], []
-    with requests.Session() as oembed_session:  # one for the step: a session per video cost more than the lookup
+    # One session for the step, the environment's settings read once: per video, either cost more than the lookup.
+    with oembed_session(settings.oembed_url) as session:
         for video_id in loop.keys:
             with loop.attempt(video_id):
                 found = _fetch_transcript(settings, store, video_id)
-                video = sources.obtain_video_metadata(store, video_id, settings.oembed_url, session=oembed_session)
+                video = sources.obtain_video_metadata(store, video_id, settings.oembed_url, session=session)
                 video_rows.append({**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()})
                 transcript_rows.append({
                     "video_id": video_id, "source": found.source, "language_code": found.language_code,

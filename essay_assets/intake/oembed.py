@@ -13,6 +13,20 @@ from essay_assets.intake.videos import VideoMetadata
 from essay_assets.settings import DEFAULT_OEMBED_URL
 
 
+def oembed_session(base_url: str = DEFAULT_OEMBED_URL) -> requests.Session:
+    """One HTTP session for a step's lookups, with what requests would read from the environment
+    for every request (proxies and no_proxy, REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, ~/.netrc) read
+    once: every lookup goes to `base_url`, and reading them per lookup cost more CPU than a
+    lookup answered at once."""
+    session = requests.Session()
+    found = session.merge_environment_settings(base_url, {}, None, None, None)
+    session.proxies.update(found["proxies"])
+    session.verify, session.cert = found["verify"], found["cert"]
+    session.auth = requests.utils.get_netrc_auth(base_url)
+    session.trust_env = False  # all read above
+    return session
+
+
 def fetch_oembed_metadata(
     video_id: str,
     *,
