@@ -104,9 +104,13 @@ def move_revisions_into_their_folder(essays_dir: Path) -> list[Path]:
 
 
 def _move_revisions_once(essays_dir: Path) -> None:
+    if essays_dir in _moved_revisions:  # as given: resolving it costs a system call per folder, per essay
+        return
     if essays_dir.resolve() not in _moved_revisions:
         move_revisions_into_their_folder(essays_dir)
-        _moved_revisions.add(essays_dir.resolve())
+    _moved_revisions.add(essays_dir.resolve())
+    if essays_dir.is_absolute():  # a relative one could mean another folder after a chdir
+        _moved_revisions.add(essays_dir)
 
 
 def build_record(*, video_id: str, revision: int, response: dict[str, Any], transcript: Transcript,
