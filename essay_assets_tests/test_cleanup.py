@@ -93,3 +93,16 @@ def test_empty_and_near_empty_sections_are_broken_and_not_publishable():
     with pytest.raises(BrokenEssay, match="Reflections"):
         publishable_body(raw)
     assert publishable_body(essay(("Reflections", PROSE), ("Conclusion", OTHER))).fixes == ()
+
+
+@pytest.mark.parametrize("text", ["a <|im_end|> b", "<<A title>>", "x<REF name='a'>[1]</ref>", "line<BR/>next",
+                                  "<textbox=\"10\">", "[^1]: a source", "a claim [2, 3].", "a claim[4-6]",
+                                  "Notes on part 2: the notes", "PART #1 of 3: the part"])
+def test_a_pattern_is_skipped_only_where_it_could_not_match(text):
+    """clean_body and leftover_markup skip a pattern over a text lacking what it needs; wherever
+    a pattern does match, what it needs is there (so skipping never changes a result)."""
+    from essay_assets.writing.cleanup import _NEEDS, _NEEDS_IN_LOWER_CASE, _could_match
+
+    matching = [p for p in (*_NEEDS, *_NEEDS_IN_LOWER_CASE) if p.search(text)]
+    assert matching
+    assert all(_could_match(pattern, text) for pattern in matching)

@@ -33,6 +33,22 @@ _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?:\s*\[\d{1,2}(?::\d{2}){1,2}\
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+")
 _CONCLUSION = re.compile(r"(conclusion|closing|final thoughts|takeaway)", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+# Text each pattern cannot match without (any one of them; the echo's in lower case): a pattern
+# is not run over a text that lacks it. Each run is a scan of the whole essay, and most essays
+# have no tags, brackets or echoed labels: an `in` test is a hundred times cheaper than the scan.
+_NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {
+    _CHAT_TOKEN: ("<|",), _ANGLE_QUOTES: ("<<", ">>"), _REFERENCE_ELEMENT: ("<",), _LINE_BREAK_TAG: ("<",),
+    _TAG: ("<",), _REFERENCE_DEFINITION: ("[",), _REFERENCE_MARKER: ("[",),
+}
+_NEEDS_IN_LOWER_CASE = {_PROMPT_ECHO: ("part",)}
+
+
+def _could_match(pattern: re.Pattern[str], text: str) -> bool:
+    if pattern in _NEEDS_IN_LOWER_CASE:
+        text, needs = text.lower(), _NEEDS_IN_LOWER_CASE[pattern]
+    else:
+        needs = _NEEDS[pattern]
+    return any(literal in text for literal in needs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +77,8 @@ def clean_body(body: str) -> CleanedBody:
         ("reference markers", _REFERENCE_MARKER, ""),
         ("echoed prompt labels", _PROMPT_ECHO, ""),
     ):
+        if not _could_match(pattern, text):  # checked on the text as the earlier patterns left it
+            continue
         text, count = pattern.subn(replacement, text)
         if count:
             fixes.append(f"removed {count} {name}")
@@ -98,8 +116,9 @@ def leftover_markup(body: str) -> list[str]:
     """Tags, chat tokens and reference markers. Not markdown links: the pipeline may add
     verified ones (a quote linked to its moment in the video) after cleaning."""
     found = [m.group(0) for pattern in (_CHAT_TOKEN, _ANGLE_QUOTES, _REFERENCE_ELEMENT, _TAG)
-             for m in pattern.finditer(body)]
-    found += [m.group(0).strip() for m in _REFERENCE_MARKER.finditer(body)]
+             if _could_match(pattern, body) for m in pattern.finditer(body)]
+    if _could_match(_REFERENCE_MARKER, body):
+        found += [m.group(0).strip() for m in _REFERENCE_MARKER.finditer(body)]
     return found
 
 
