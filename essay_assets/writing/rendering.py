@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -31,9 +32,62 @@ def render_front_matter(fields: Mapping[str, Any]) -> str:
         raise ValueError(f"front matter lacks reference fields {missing}")
     ordered = {name: fields.get(name) for name in FRONT_MATTER_FIELDS if name in fields}
     ordered.update({k: v for k, v in fields.items() if k not in ordered})
-    dumped = yaml.dump(ordered, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
-                       width=1000)
+    lines = [_plain_line(key, value) for key, value in ordered.items()]
+    dumped = "".join(lines) if None not in lines else yaml_front_matter(ordered)  # type: ignore[arg-type]
     return f"---\n{dumped}---\n"
+
+
+def yaml_front_matter(ordered: Mapping[str, Any]) -> str:
+    """The front matter's YAML as PyYAML writes it: the definition of the format."""
+    return yaml.dump(ordered, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                     width=1000)
+
+
+# A front matter is one `key: value` line per field. PyYAML spends ~0.4 ms per essay deciding
+# each scalar's form in Python; the common ones are written here exactly as it writes them
+# (null, true/false, whole numbers, floats, ISO times in quotes, and plain text of a letter then
+# letters, digits and some punctuation, never `: `, ` #`, a trailing space or a word YAML reads
+# as a bool or null).
+# Anything else sends the whole front matter to PyYAML (test_rendering holds the two equal).
+_PLAIN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9 _./()+=&?',!:-]{0,199}")
+_PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,59}")
+_YAML_WORDS = frozenset({"yes", "no", "true", "false", "on", "off", "null", "y", "n"})
+_VERSION = re.compile(r"\d{1,4}\.\d{1,4}\.\d{1,4}")
+# ISO 8601 times (createdAt, date, publishedAt): YAML would read them as timestamps, so PyYAML
+# writes them in single quotes.
+_QUOTED_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def _plain_line(key: str, value: Any) -> str | None:
+    if not (isinstance(key, str) and _PLAIN_KEY.fullmatch(key)) or key.lower() in _YAML_WORDS:
+        return None
+    if value is None:
+        text = "null"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value) if value >= 0 else None
+    elif isinstance(value, float):
+        text = _plain_float(value)
+    elif isinstance(value, str) and _QUOTED_TIMESTAMP.fullmatch(value):
+        text = f"'{value}'"
+    elif isinstance(value, str) and _VERSION.fullmatch(value):  # schemaVersion: no number has two dots
+        text = value
+    elif isinstance(value, str):
+        plain = (_PLAIN_TEXT.fullmatch(value) and not value.endswith((" ", ":")) and ": " not in value
+                 and "  " not in value and value.lower() not in _YAML_WORDS)
+        text = value if plain else None
+    else:
+        text = None
+    return None if text is None else f"{key}: {text}\n"
+
+
+def _plain_float(value: float) -> str | None:
+    """PyYAML's SafeRepresenter.represent_float, for finite non-negative floats."""
+    if not math.isfinite(value) or value < 0 or (value == 0.0 and math.copysign(1.0, value) < 0):
+        return None
+    text = repr(value).lower()
+    return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
 
 
 def render_essay(fields: Mapping[str, Any], body: str) -> str:
