@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import datetime, timezone
 
 import pytest
+import yaml
 
 from essay_assets.writing.rendering import (
     FRONT_MATTER_FIELDS,
@@ -112,3 +114,27 @@ def test_random_text_and_extra_keys_are_written_exactly_as_pyyaml_writes_them():
     for key in ("on", "Yes", "custom_key", "with space", "a:b", "x" * 70, "9lives"):
         fields = _front_matter(**{key: "value"})
         assert render_front_matter(fields) == f"---\n{yaml_front_matter(fields)}---\n", repr(key)
+
+
+def _same(value):
+    return "nan" if isinstance(value, float) and math.isnan(value) else (type(value).__name__, value)
+
+
+@pytest.mark.parametrize("field", ["videoTitle", "estimatedCostCents", "createdAt"])
+def test_a_front_matter_is_read_exactly_as_pyyaml_reads_it(field):
+    """The checks read every essay: lines the renderer writes itself are read without PyYAML,
+    anything else with it; either way the fields are PyYAML's, type for type."""
+    edited = ["key: value # a comment", "key:  two spaces", "key: 'single'", "key: 0123", "key: 1_000", "key: ~",
+              "Key: Yes", "key: [1, 2]", "key:", "key: \"double\"", "key: 1e5", "key: .5", "key: -7"]
+    documents = [render_essay(_front_matter(**{field: value}), "# T\n\nBody") for value in TRICKY_VALUES]
+    documents += [f"---\nyoutubeVideoId: abc\n{line}\n---\n# T\n" for line in edited]
+    documents += ["---\na: 1\na: 2\n---\n# T\n", "---\na: 1\r\nb: x\n---\n# T\n"]
+    rng = random.Random(23)
+    documents += [render_essay(_front_matter(videoTitle="".join(rng.choice("aZq09 _./()+=&?',!:-#\"ü—~*%@|")
+                                                                for _ in range(rng.randint(1, 12)))), "# T")
+                  for _ in range(500)]
+    for text in documents:
+        fields, body = parse_essay(text)
+        expected = yaml.safe_load(text[4:text.index("\n---\n", 4)]) or {}
+        assert {k: _same(v) for k, v in fields.items()} == {k: _same(v) for k, v in expected.items()}, text
+        assert body == text[text.index("\n---\n", 4) + 5:]

@@ -99,7 +99,47 @@ def parse_essay(text: str) -> tuple[dict[str, Any], str]:
     if not text.startswith("---\n"):
         raise ValueError("essay has no front matter")
     end = text.index("\n---\n", 4)
-    return yaml.load(text[4:end], Loader=_SafeLoader) or {}, text[end + 5 :]  # noqa: S506 - a safe loader
+    fields = _parse_plain_lines(text[4:end])
+    if fields is None:  # anything the renderer does not write itself (an edited file, say): PyYAML reads it
+        fields = yaml.load(text[4:end], Loader=_SafeLoader) or {}  # noqa: S506 - a safe loader
+    return fields, text[end + 5 :]
+
+
+_LINE = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,59}): (.*)")
+_WHOLE_NUMBER = re.compile(r"0|[1-9][0-9]{0,30}")
+_FLOAT = re.compile(r"(?:0|[1-9][0-9]*)\.[0-9]+(?:e[-+][0-9]+)?")
+_NOT_PLAIN = object()
+
+
+def _parse_plain_lines(text: str) -> dict[str, Any] | None:
+    """The front matter as PyYAML reads it, when every line is one the renderer writes itself
+    (`_plain_line`); None otherwise. The essay checks read every essay of a run."""
+    fields: dict[str, Any] = {}
+    for line in text.split("\n"):
+        match = _LINE.fullmatch(line)
+        if match is None or match[1].lower() in _YAML_WORDS:
+            return None
+        value = _plain_value(match[2])
+        if value is _NOT_PLAIN:
+            return None
+        fields[match[1]] = value  # a repeated key: the last wins, as in PyYAML
+    return fields
+
+
+def _plain_value(raw: str) -> Any:
+    if raw in ("null", "true", "false"):
+        return {"null": None, "true": True, "false": False}[raw]
+    if _WHOLE_NUMBER.fullmatch(raw):
+        return int(raw)
+    if _FLOAT.fullmatch(raw):
+        return float(raw)
+    if raw.startswith("'") and _QUOTED_TIMESTAMP.fullmatch(raw[1:-1]) and raw.endswith("'"):
+        return raw[1:-1]
+    if _VERSION.fullmatch(raw):
+        return raw
+    if _plain_line("key", raw) == f"key: {raw}\n" and not _QUOTED_TIMESTAMP.fullmatch(raw):
+        return raw  # text the renderer writes plain
+    return _NOT_PLAIN
 
 
 def normalize_body(raw: str, fallback_title: str) -> str:
