@@ -106,3 +106,11 @@ def test_a_pattern_is_skipped_only_where_it_could_not_match(text):
     matching = [p for p in (*_NEEDS, *_NEEDS_IN_LOWER_CASE) if p.search(text)]
     assert matching
     assert all(_could_match(pattern, text) for pattern in matching)
+
+
+def test_a_near_empty_section_is_named_with_its_exact_word_count():
+    """Words are counted only until a section has enough; a short one still gets its exact count."""
+    body = ("# Title\n\n## Short\n\nOnly seven words are in this section.\n\n## Split\n\nFive words on this line.\n"
+            "And six more words on this.\n\n## Long\n\n" + PROSE + "\n\n" + PROSE + "\n")
+    assert broken_sections(body) == ["section 'Short' is empty or near-empty (7 words)",
+                                     "section 'Split' is empty or near-empty (11 words)"]

@@ -11,6 +11,7 @@ shapes, with the same detectors, on published essays.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 
 # Fewer words of prose than this and a section says nothing: two short sentences at least.
@@ -98,7 +99,7 @@ def clean_body(body: str) -> CleanedBody:
 def broken_sections(body: str) -> list[str]:
     """The `## ` sections with (next to) no prose: only a new answer can fix them."""
     return [f"section '{heading}' is empty or near-empty ({words} words)"
-            for heading, words in _section_word_counts(body) if words < MIN_SECTION_WORDS]
+            for heading, words in _section_word_counts(body, enough=MIN_SECTION_WORDS) if words < MIN_SECTION_WORDS]
 
 
 def publishable_body(body: str) -> CleanedBody:
@@ -251,14 +252,17 @@ def _conclusion_lines(body: str) -> list[str]:
     return lines
 
 
-def _section_word_counts(body: str) -> list[tuple[str, int]]:
+def _section_word_counts(body: str, enough: int) -> list[tuple[str, int]]:
+    """Each `## ` section's words, counted until there are `enough`: past that the exact count
+    tells nothing (a section's first paragraph usually has enough), and counting every word
+    of every section was a regex over the whole essay, three times per video."""
     sections: list[tuple[str, int]] = []
     for line in body.splitlines():
         if line.startswith("## "):
             sections.append((line[3:].strip(), 0))
         elif line.startswith("#"):
             continue
-        elif sections:
+        elif sections and sections[-1][1] < enough:
             heading, words = sections[-1]
-            sections[-1] = (heading, words + len(_WORD.findall(line)))
+            sections[-1] = (heading, words + sum(1 for _ in itertools.islice(_WORD.finditer(line), enough - words)))
     return sections
