@@ -51,7 +51,7 @@ from essay_assets.writing.cleanup import BrokenEssay
 from essay_assets.writing.planning import PromptPlan, plan_prompt
 from essay_assets.writing.prompts import VideoContext, load_prompts
 from essay_assets.writing.publishing import publish_essay
-from essay_assets.writing.quotes import TranscriptIndex
+from essay_assets.writing.quotes import LazyTranscriptIndex
 from essay_assets.writing.rendering import normalize_body
 from essay_assets.writing.repair import (
     UnverifiedQuotes,
@@ -340,7 +340,8 @@ async def _repair_quotes(store, ledger, video_id: str, content: str, response_id
     """ESSAYS_QUOTE_POLICY=repair: one re-write call per section whose quotations the transcript
     does not confirm (the essay step verifies the result again)."""
     found = Transcript.from_json(store.read(store.transcript_path(video_id)))
-    requests = repair_requests(normalize_body(content, "Essay"), TranscriptIndex.from_snippets(found.snippets),
+    # A draft without quotations builds no index (its links are cleaned by the essay step).
+    requests = repair_requests(normalize_body(content, "Essay"), LazyTranscriptIndex(found.snippets),
                                link_video_id(video_id, found.source))
     if not requests:
         return [], []
