@@ -11,6 +11,20 @@ at once. Ways to write the same 100 essays, measured side by side in one run:
 
 The physical bound is N * delay / concurrency = 100 * 2 / 8 = 25 s.
 
+What quote verification adds to the run (issue #13): `--quotes N` makes (a) two variants, run
+alternately on identical data, each with its own loopback model. (a_quoted): every essay carries
+N quotations of its transcript (testkit/openai_stub.py `QuotingEssay`: half genuine runs of 8-15
+words, half altered), in quotation marks; (a_plain): the same sentences without the marks, so
+there is nothing to verify (and no transcript index is built). Both run with
+ESSAYS_QUOTE_POLICY=unquote (--quote-policy: `repair` adds a re-write call per section holding an
+altered quotation, which is model time, not verification). Besides wall and CPU, each run's step
+durations (STEP_START -> STEP_SUCCESS in the run's event log) are read from its Dagster
+instance: the `essay` step and the `essay_checks` step are where verification sits on the
+critical path (under `unquote`, llm_response verifies nothing), and they are far less noisy
+than the run's wall, which the model's latency moves by seconds.
+
+    .venv/bin/python bench/backfill.py --only a --words 20000 --quotes 30 --repeats 3
+
     .venv/bin/python bench/backfill.py [--videos 100] [--delay 2] [--postgres] [--keep]
     .venv/bin/python bench/backfill.py --only bd --run-size all 25 10   # (b) and (d) per ESSAYS_RUN_SIZE
 
@@ -30,7 +44,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,13 +64,17 @@ from testkit.dagster_dev import (  # noqa: E402
     DagsterDev,
     prepare_dagster_home,
 )
-from testkit.openai_stub import LoopbackLLM  # noqa: E402
+from testkit.openai_stub import LoopbackLLM, QuotingEssay  # noqa: E402
 from testkit.postgres import PostgresServer  # noqa: E402
 from testkit.synthetic_transcripts import synthetic_snippets  # noqa: E402
 
 MODEL = "openai/gpt-4o"
 # (e)'s two variants: LITELLM_AT_LOAD, and where that puts litellm's import
 BARE_VARIANTS = {"e1": ("0", "in the run"), "e2": ("1", "with the code, before the run")}
+# --quotes: (a)'s two variants, and whether their essays put the quotations in quotation marks
+QUOTE_VARIANTS = {"a_plain": False, "a_quoted": True}
+# Steps of an `essays run` whose durations the quote table shows: where verification happens
+QUOTE_STEPS = ("llm_response", "essay", "essay_checks")
 
 
 def video_ids(n: int) -> list[str]:
@@ -91,6 +111,29 @@ def run_child(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> 
         raise SystemExit(f"{' '.join(command[:4])}... exited {proc.returncode}:\n{tail}")
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "user_s": usage.ru_utime,
             "sys_s": usage.ru_stime, "maxrss_mb": usage.ru_maxrss / 1024}
+
+
+def step_durations(home: Path) -> dict[str, float]:
+    """Seconds from each step's first STEP_START to its last STEP_SUCCESS, in the one run of
+    this DAGSTER_HOME, read from the run's event log through Dagster's public instance API."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        runs = instance.get_runs()
+        if len(runs) != 1:
+            raise SystemExit(f"{home}: expected one run, found {len(runs)}")
+        starts: dict[str, float] = {}
+        ends: dict[str, float] = {}
+        for entry in instance.all_logs(runs[0].run_id, of_type={dg.DagsterEventType.STEP_START,
+                                                                  dg.DagsterEventType.STEP_SUCCESS}):
+            if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+                starts.setdefault(entry.step_key, entry.timestamp)
+            else:
+                ends[entry.step_key] = entry.timestamp
+        return {step: ends[step] - started for step, started in starts.items() if step in ends}
+    finally:
+        instance.dispose()
 
 
 def essays_written(essays_dir: Path, ids: list[str]) -> int:
@@ -199,6 +242,12 @@ def main() -> int:
                              "e.g. --run-size all 25 10")
     parser.add_argument("--postgres", action="store_true",
                         help="also run (a) and (b) with the instance in PostgreSQL, side by side with SQLite")
+    parser.add_argument("--quotes", type=int, default=0, metavar="N",
+                        help="(a) as two variants, alternating: essays with N quotations of the transcript "
+                             "(a_quoted) and the same sentences unquoted (a_plain)")
+    parser.add_argument("--quote-policy", default="unquote", choices=("unquote", "repair", "fail"),
+                        help="ESSAYS_QUOTE_POLICY of both --quotes variants (default: unquote)")
+    parser.add_argument("--quote-seed", type=int, default=0, help="seed of the --quotes quotations")
     parser.add_argument("--sequential", nargs=2, metavar=("DATA", "API_BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sequential:
@@ -212,6 +261,10 @@ def main() -> int:
           f"work in {tmp}", flush=True)
     results: dict[str, dict] = {}
     llm = LoopbackLLM(delay_s=args.delay).start()
+    # --quotes: one model per variant; both write the same essays, with or without the marks
+    quoting = {label: LoopbackLLM(delay_s=args.delay, reply_text=QuotingEssay(args.quotes, quoted=quoted,
+                                                                              seed=args.quote_seed)).start()
+               for label, quoted in QUOTE_VARIANTS.items()} if args.quotes else {}
     postgres = PostgresServer().start() if args.postgres else None
 
     def storage_env(label: str) -> dict[str, str]:
@@ -222,17 +275,26 @@ def main() -> int:
         if "a" in args.only:
             checkouts = (([("a_base", args.baseline.resolve())] if args.baseline else []) + [("a", ROOT)]
                          + ([("a_pg", ROOT)] if postgres else []))
+            if quoting:
+                checkouts = [(label, ROOT) for label in QUOTE_VARIANTS]
             for repeat in range(args.repeats):
-                for label, checkout in checkouts:
+                # --quotes: each variant goes first in every other repeat, so drift hits both alike
+                order = checkouts[::-1] if quoting and repeat % 2 else checkouts
+                for label, checkout in order:
                     work = tmp / f"{label}{repeat}"
                     data = make_data_dir(work / "data", ids, args.words)
                     home = work / "dagster_home"  # the CLI writes its own checkout's dagster.yaml there
-                    before = llm.call_count
-                    env = {**pipeline_env(data, home, llm.base_url, args.concurrency), "PYTHONPATH": str(checkout),
-                           **storage_env(label)}
+                    model = quoting.get(label, llm)
+                    before = model.call_count
+                    env = {**pipeline_env(data, home, model.base_url, args.concurrency), "PYTHONPATH": str(checkout),
+                           **storage_env(label),
+                           **({"ESSAYS_QUOTE_POLICY": args.quote_policy} if quoting else {})}
                     r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids], env, work, work / "cli.log")
-                    r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
+                    r.update(calls=model.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
                              checkout=str(checkout))
+                    if quoting:
+                        r.update(steps=step_durations(home), quotes=args.quotes, quote_policy=args.quote_policy,
+                                 published_quotations=published_quotations(data / "essays", ids))
                     results[label if args.repeats == 1 else f"{label}#{repeat + 1}"] = r
                     print(f"({label}) essays run, {checkout}: {r}", flush=True)
         if "c" in args.only:
@@ -288,18 +350,22 @@ def main() -> int:
                     print(f"({d_key}) second backfill: {r}", flush=True)
     finally:
         llm.stop()
+        for model in quoting.values():
+            model.stop()
         if postgres is not None:
             postgres.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
     table = render_table(results, n, bound)
+    if quoting:
+        table += "\n\n" + render_quote_table(results, n, args.quotes, args.quote_policy)
     print("\n" + table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().isoformat(timespec="seconds")
     args.out.with_suffix(".json").write_text(json.dumps(
         {"when": stamp, "videos": n, "delay_s": args.delay, "concurrency": args.concurrency, "bound_s": bound,
-         "cpus": os.cpu_count(), "results": results}, indent=1))
+         "cpus": os.cpu_count(), "words": args.words, "quotes": args.quotes, "results": results}, indent=1))
     args.out.with_suffix(".md").write_text(table + "\n")
     return 0
 
@@ -319,6 +385,10 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
 
     for key, r in results.items():
+        if key.split("#")[0] in QUOTE_VARIANTS:
+            quoted = "quotations in quotation marks" if QUOTE_VARIANTS[key.split("#")[0]] else "the same, unquoted"
+            repeat = f" #{key.split('#')[1]}" if "#" in key else ""
+            child_row(f"({key.split('#')[0]}{repeat}) `essays run` (CLI), {r['quotes']} {quoted}", r)
         if key.split("#")[0] in ("a", "a_base", "a_pg"):
             repeat = f" #{key.split('#')[1]}" if "#" in key else ""
             which = ("baseline " + Path(r["checkout"]).name if key.startswith("a_base")
@@ -355,6 +425,52 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
             child_row(f"({variant}) bare prototype, litellm imported {where}", results[variant])
             row("", "the run itself (1 run)", results[variant]["run_duration_s"])
     return "\n".join(rows) + f"\n\nBound: {n} × delay / concurrency = {bound:.0f} s."
+
+
+def published_quotations(essays_dir: Path, ids: list[str]) -> int:
+    """Quotations the published essays carry in all (the quoted variant's verified ones)."""
+    total = 0
+    for video_id in ids:
+        path = essays_dir / f"{video_id}.md"
+        if path.exists():
+            front = path.read_text().split("\n---", 1)[0]
+            found = re.search(r"^quotesVerified: (\d+)", front, re.M)
+            total += int(found.group(1)) if found else 0
+    return total
+
+
+def render_quote_table(results: dict[str, dict], n: int, quotes: int, policy: str) -> str:
+    """Per --quotes variant: each run, then the mean; then quoted - plain, the critical path's
+    added seconds (the essay step and the essay checks) as a share of the plain run's wall."""
+    header = ("| variant | run | wall (s) | CPU s / essay | model calls / essay | " +
+              " | ".join(f"{step} (s)" for step in QUOTE_STEPS) + " | quotations published |")
+    rows = [header, "|" + "---|" * (6 + len(QUOTE_STEPS))]
+    means: dict[str, dict[str, float]] = {}
+    for label, quoted in QUOTE_VARIANTS.items():
+        runs = [r for key, r in results.items() if key.split("#")[0] == label]
+        if not runs:
+            return ""
+        for number, r in enumerate(runs, 1):
+            rows.append(f"| {label} | {number} | {r['wall_s']:.1f} | {r['cpu_s'] / n:.3f} | {r['calls'] / n:.2f} | "
+                        + " | ".join(fmt(r["steps"].get(step), 2) for step in QUOTE_STEPS)
+                        + f" | {r['published_quotations']} |")
+        means[label] = {"wall_s": statistics.mean(r["wall_s"] for r in runs),
+                        "cpu_s": statistics.mean(r["cpu_s"] for r in runs),
+                        **{step: statistics.mean(r["steps"].get(step, float("nan")) for r in runs)
+                           for step in QUOTE_STEPS}}
+        m = means[label]
+        rows.append(f"| **{label}** | mean of {len(runs)} | {m['wall_s']:.1f} | {m['cpu_s'] / n:.3f} | | "
+                    + " | ".join(fmt(m[step], 2) for step in QUOTE_STEPS) + " | |")
+    q, p = means["a_quoted"], means["a_plain"]
+    diff = {key: q[key] - p[key] for key in q}
+    rows.append("| **quoted − plain** | | " + f"{diff['wall_s']:+.1f} | {diff['cpu_s'] / n:+.3f} | | "
+                + " | ".join(f"{diff[step]:+.2f}" for step in QUOTE_STEPS) + " | |")
+    critical = diff["essay"] + diff["essay_checks"]
+    return ("\n".join(rows) + f"\n\n{n} essays, {quotes} quotations each, ESSAYS_QUOTE_POLICY={policy}. "
+            f"Added on the critical path (essay + essay_checks, quoted − plain): {critical:+.2f} s = "
+            f"{critical / p['wall_s']:+.2%} of the plain run's wall ({p['wall_s']:.1f} s); the wall's own "
+            f"difference: {diff['wall_s']:+.1f} s = {diff['wall_s'] / p['wall_s']:+.1%}; CPU: "
+            f"{diff['cpu_s']:+.1f} s = {diff['cpu_s'] / p['cpu_s']:+.1%}. Target: under 1 %.")
 
 
 if __name__ == "__main__":
