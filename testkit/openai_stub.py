@@ -208,8 +208,8 @@ class QuotingEssay:
         if not quotations:
             return essay
         mark = '"' if self.quoted else ""
-        for number, heading in enumerate(self.SECTIONS):
-            mine = quotations[number::len(self.SECTIONS)]
+        for number, heading in enumerate(self.SECTIONS):  # consecutive ones per section: each gets both kinds
+            mine = [q for k, q in enumerate(quotations) if k * len(self.SECTIONS) // len(quotations) == number]
             sentences = " ".join(f"As one of them put it, {mark}{quoted}{mark}, and the essay comes back to that."
                                  for quoted in mine)
             heading_line = f"## {heading}\n\n"
