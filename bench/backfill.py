@@ -118,6 +118,8 @@ def step_durations(home: Path) -> dict[str, float]:
     this DAGSTER_HOME, read from the run's event log through Dagster's public instance API."""
     import dagster as dg
 
+    # The instance's event log (essay_assets/instance/event_log.py) finds its files by DAGSTER_HOME.
+    previous_home, os.environ["DAGSTER_HOME"] = os.environ.get("DAGSTER_HOME"), str(home)
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         runs = instance.get_runs()
@@ -134,6 +136,10 @@ def step_durations(home: Path) -> dict[str, float]:
         return {step: ends[step] - started for step, started in starts.items() if step in ends}
     finally:
         instance.dispose()
+        if previous_home is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous_home
 
 
 def essays_written(essays_dir: Path, ids: list[str]) -> int:
