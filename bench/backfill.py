@@ -392,7 +392,8 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
 
     for key, r in results.items():
         if key.split("#")[0] in QUOTE_VARIANTS:
-            quoted = "quotations in quotation marks" if QUOTE_VARIANTS[key.split("#")[0]] else "the same, unquoted"
+            quoted = ("quotations in quotation marks" if QUOTE_VARIANTS[key.split("#")[0]]
+                      else "quotations' sentences, unquoted")
             repeat = f" #{key.split('#')[1]}" if "#" in key else ""
             child_row(f"({key.split('#')[0]}{repeat}) `essays run` (CLI), {r['quotes']} {quoted}", r)
         if key.split("#")[0] in ("a", "a_base", "a_pg"):
