@@ -51,7 +51,7 @@ from essay_assets.writing.cleanup import BrokenEssay
 from essay_assets.writing.planning import PromptPlan, plan_prompt
 from essay_assets.writing.prompts import VideoContext, load_prompts
 from essay_assets.writing.publishing import publish_essay
-from essay_assets.writing.quotes import LazyTranscriptIndex
+from essay_assets.writing.quotes import LazyTranscriptIndex, find_quotations, verify_quotes
 from essay_assets.writing.rendering import normalize_body
 from essay_assets.writing.repair import (
     UnverifiedQuotes,
@@ -311,10 +311,8 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                 draft = await drafting.write_draft(video=_video_context(store, video_id), plan=plan,
                                                    prompts=prompts, ledger=ledger, response_id=response_id,
                                                    count_tokens=count_tokens)
-                repairs, repair_calls = [], []
-                if settings.resolved_quote_policy == "repair":
-                    repairs, repair_calls = await _repair_quotes(store, ledger, video_id, draft.content, response_id,
-                                                                 plan)
+                repairs, repair_calls = await _verify_draft_quotes(store, ledger, video_id, draft.content,
+                                                                   response_id, plan, settings.resolved_quote_policy)
             except client.ModelCallError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
             except BrokenEssay as exc:
@@ -335,14 +333,25 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
         ledger.flush_rows()
 
 
-async def _repair_quotes(store, ledger, video_id: str, content: str, response_id: str,
-                         plan: PromptPlan) -> tuple[list[dict], list[dict]]:
-    """ESSAYS_QUOTE_POLICY=repair: one re-write call per section whose quotations the transcript
-    does not confirm (the essay step verifies the result again)."""
+async def _verify_draft_quotes(store, ledger, video_id: str, content: str, response_id: str,
+                               plan: PromptPlan, policy: str) -> tuple[list[dict], list[dict]]:
+    """Verify the draft's quotations now, while this loop waits for other videos' answers; under
+    ESSAYS_QUOTE_POLICY=repair, one re-write call per section whose quotations the transcript does
+    not confirm (the essay step verifies the result again).
+
+    Under the other policies nothing here needs the verdicts, but the essay step does: verifying
+    now leaves the transcript's index and each quotation's answer in the shared cache
+    (writing/quotes.py), so the essay step, on the run's critical path, only looks them up
+    (bench/backfill.py --quotes: ~13 ms less per essay for 30 quotations of 20,000 words)."""
+    body = normalize_body(content, "Essay")
+    if not find_quotations(body):
+        return [], []  # nothing to verify: not even the transcript is read
     found = Transcript.from_json(store.read(store.transcript_path(video_id)))
-    # A draft without quotations builds no index (its links are cleaned by the essay step).
-    requests = repair_requests(normalize_body(content, "Essay"), LazyTranscriptIndex(found.snippets),
-                               link_video_id(video_id, found.source))
+    index, linked_video = LazyTranscriptIndex(found.snippets), link_video_id(video_id, found.source)
+    if policy != "repair":
+        verify_quotes(body, index, linked_video)  # the answers stay with the shared index
+        return [], []
+    requests = repair_requests(body, index, linked_video)
     if not requests:
         return [], []
     return await write_repairs(ledger=ledger, requests=requests, video_id=video_id, response_id=response_id,
