@@ -25,7 +25,13 @@ from essay_assets.model_calls.costs import (
     compute_cost,
     provider_cost_from_response,
 )
-from testkit.openai_stub import LoopbackLLM
+from essay_assets.writing.quotes import (
+    TranscriptIndex,
+    find_quotations,
+    match_quote,
+)
+from testkit.openai_stub import LoopbackLLM, QuotingEssay
+from testkit.synthetic_transcripts import synthetic_snippets
 
 KEY = "sk-test-not-real"
 MESSAGES = [
@@ -300,10 +306,6 @@ def test_stops_cleanly_and_frees_the_port():
 
 
 def test_quoting_essay_quotes_the_prompts_transcript_half_genuine_and_deterministic():
-    from essay_assets.writing.quotes import TranscriptIndex, find_quotations, match_quote
-    from testkit.openai_stub import QuotingEssay
-    from testkit.synthetic_transcripts import synthetic_snippets
-
     snippets = synthetic_snippets(3000, seed=4)
     text = " ".join(f"[{k // 60:02d}:{k % 60:02d}] {s['text']}" if k % 3 == 0 else s["text"]
                     for k, s in enumerate(snippets))  # markers, as the essay prompt has them
