@@ -16,6 +16,8 @@ for the quotes table's rows.
 Two orders: "early", as the pipeline runs now (llm_response verified each draft while other
 answers were awaited, so the shared index and the answers are ready: not timed), and "in the
 essay step" (nothing verified before: each index is built and each quotation matched there).
+With `--policy repair` (a kept run with ESSAYS_QUOTE_POLICY=repair), the essay step also applies
+the stored re-written sections and verifies them again.
 Prints the minimum of --repeat passes over all videos, per variant, and quoted - plain.
 """
 
@@ -39,38 +41,44 @@ from essay_assets.writing.quotes import (  # noqa: E402
     verify_quotes,
 )
 from essay_assets.writing.rendering import normalize_body  # noqa: E402
-from essay_assets.writing.repair import check_essay, link_video_id  # noqa: E402
+from essay_assets.writing.repair import (  # noqa: E402
+    check_essay,
+    link_video_id,
+    repair_requests,
+)
 
 VARIANTS = ("a_plain", "a_quoted")
 
 
-def stored(data: Path) -> list[tuple[str, str, list]]:
-    """(video, the model's answer, the stored transcript) of every answered video."""
+def stored(data: Path) -> list[tuple[str, dict, list]]:
+    """(video, the stored response: the model's answer and any re-written sections, the stored
+    transcript) of every answered video."""
     found = []
     for path in sorted((data / "raw" / "responses").glob("*.json")):
         video_id = path.name.split(".")[0]
         transcript = json.loads((data / "raw" / "transcripts" / f"{video_id}.json").read_text())
-        found.append((video_id, json.loads(path.read_text())["content"], transcript))
+        found.append((video_id, json.loads(path.read_text()), transcript))
     return found
 
 
-def verify_drafts(videos) -> None:
+def verify_drafts(videos, policy: str) -> None:
     """What llm_response does with each draft (defs/assets.py `_verified_draft_requests`)."""
-    for video_id, content, transcript in videos:
+    for video_id, response, transcript in videos:
         found = Transcript.from_json(transcript)
-        verify_quotes(normalize_body(content, "Essay"), LazyTranscriptIndex(found.snippets),
-                      link_video_id(video_id, found.source))
+        verify = repair_requests if policy == "repair" else verify_quotes
+        verify(normalize_body(response["content"], "Essay"), LazyTranscriptIndex(found.snippets),
+               link_video_id(video_id, found.source))
 
 
 def essay_and_check(videos, policy: str) -> tuple[float, float]:
     """Seconds of the essay step's and the check's quotation work over all videos."""
     started = time.perf_counter()
     published = []
-    for video_id, content, transcript in videos:
+    for video_id, response, transcript in videos:
         found = Transcript.from_json(transcript)
-        body = publishable_body(normalize_body(content, "Reflections")).body
+        body = publishable_body(normalize_body(response["content"], "Reflections")).body
         checked = check_essay(body, LazyTranscriptIndex(found.snippets), video_id=link_video_id(video_id, found.source),
-                              policy=policy)
+                              policy=policy, repairs=response.get("repairs") or ())
         published.append((video_id, checked.body, transcript))
     essay_done = time.perf_counter()
     for video_id, body, transcript in published:
@@ -85,7 +93,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work", type=Path, help="the work dir of a `bench/backfill.py --quotes N --keep` run")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--policy", default="unquote", choices=("unquote", "fail"))
+    parser.add_argument("--policy", default="unquote", choices=("unquote", "repair"),
+                        help="the ESSAYS_QUOTE_POLICY the kept run had (repair: its re-written sections are applied)")
     args = parser.parse_args()
     videos = {variant: stored(args.work / f"{variant}0" / "data") for variant in VARIANTS}
     best: dict[tuple[str, str], tuple[float, float]] = {}
@@ -94,7 +103,7 @@ def main() -> None:
             for variant in VARIANTS:  # alternating: both see the same moments of load
                 TranscriptIndex.forget_recent()
                 if order == "early":
-                    verify_drafts(videos[variant])
+                    verify_drafts(videos[variant], args.policy)
                 seconds = essay_and_check(videos[variant], args.policy)
                 key = (order, variant)
                 best[key] = tuple(map(min, zip(best.get(key, seconds), seconds)))
