@@ -453,3 +453,19 @@ def test_a_lazy_index_is_built_once_for_the_first_quotation_and_shared():
     assert verify_quotes(body, lazy, VIDEO_ID) == verify_quotes(body, TranscriptIndex.from_snippets(SNIPPETS), VIDEO_ID)
     assert lazy.is_built and lazy.index is TranscriptIndex.from_snippets(SNIPPETS)
     assert TranscriptIndex.recent_count() == 1
+
+
+def test_our_own_quote_links_are_kept_without_parsing_and_as_parsing_would():
+    from essay_assets.intake.video_refs import parse_video_ref
+    from essay_assets.writing.links import is_allowed_url, quote_url
+
+    for seconds in (0, 12.7, 3723):
+        url = quote_url(VIDEO_ID, seconds)
+        assert parse_video_ref(url) == VIDEO_ID  # what the fast path stands for
+        assert is_allowed_url(url, video_id=VIDEO_ID, allowed_keys=frozenset())
+        assert not is_allowed_url(url, video_id=OTHER_ID, allowed_keys=frozenset())
+        assert not is_allowed_url(url, video_id=None, allowed_keys=frozenset())
+    body = f'She said "shade is not a luxury"{quote_link(VIDEO_ID, 14.7)} and [more](https://example.com/x).'
+    assert clean_links(body, video_id=VIDEO_ID, allowed_urls=frozenset()) == (
+        f'She said "shade is not a luxury"{quote_link(VIDEO_ID, 14.7)} and more.', 1)
+    assert clean_links(body, video_id=OTHER_ID, allowed_urls=frozenset())[1] == 2

@@ -641,6 +641,9 @@ class VerifiedBody:
     outcomes: tuple[QuoteOutcome, ...]  # in body order, verified ones with verdict "verified"
     unverified: tuple[Quotation, ...]  # spans (in the returned body) of quotations that did not verify
     unverified_matches: tuple[QuoteMatch, ...] = ()  # why each of `unverified` failed (same order)
+    # Every quotation of the draft as verified, its model timestamps stripped (spans in that text,
+    # not in `body`), so a caller need not find them again.
+    found: tuple[Quotation, ...] = ()
 
 
 _SENTENCE_END = ".!?"
@@ -680,7 +683,8 @@ def verify_quotes(body: str, index: AnyIndex, video_id: str | None) -> VerifiedB
         outcomes.append(QuoteOutcome(drafted=drafted, published=published, verdict="verified", score=match.score,
                                      start_s=match.start_s, link=link, reason=""))
     pieces.append(body[cursor:])
-    return VerifiedBody("".join(pieces), tuple(outcomes), tuple(unverified), tuple(unverified_matches))
+    return VerifiedBody("".join(pieces), tuple(outcomes), tuple(unverified), tuple(unverified_matches),
+                        tuple(quotations))
 
 
 def _published_words(transcript_text: str, drafted_text: str) -> str:

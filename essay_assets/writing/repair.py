@@ -35,7 +35,6 @@ from essay_assets.writing.quotes import (
     built_index,
     clean_links,
     closest_passage,
-    find_quotations,
     strip_model_timestamps,
     unquote,
     verify_quotes,
@@ -251,7 +250,7 @@ def _verify(body: str, index: AnyIndex, video_id: str | None) -> tuple[VerifiedB
     items = []
     # verify_quotes walks the same quotations in the same order: each is either its next outcome
     # or its next unverified quotation (identical words always get the same verdict).
-    for quotation in find_quotations(stripped):
+    for quotation in verified.found:  # the quotations of `stripped`, found once by verify_quotes
         section = section_at(found_sections, quotation.start)
         marked = stripped[quotation.start:quotation.end]
         if unverified and unverified[0][0].text == quotation.text:
