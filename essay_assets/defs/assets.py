@@ -348,7 +348,7 @@ async def _verify_draft_quotes(store, ledger, video_id: str, content: str, respo
     (writing/quotes.py), so the essay step, on the run's critical path, only looks them up.
     The verifying runs in a worker thread: on this loop, each answer's ~15 ms (30 quotations of
     20,000 words) held back the next call of every other video whose answer came in the same
-    moment, ~0.1 s per round of calls (bench/backfill.py --quotes)."""
+    moment (8 at once: up to ~0.1 s per round of calls). bench/backfill.py --quotes measures it."""
     body = normalize_body(content, "Essay")
     if not find_quotations(body):
         return [], []  # nothing to verify: not even the transcript is read
