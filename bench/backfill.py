@@ -19,7 +19,8 @@ with its own data dir, DAGSTER_HOME and `dagster dev` started with that ESSAYS_R
 the backfill policy when it loads the code): `all` is one run for the backfill, 25 is runs of 25 videos.
 
 With --postgres, (a) and (b) (each run size) also run with the Dagster instance in PostgreSQL (a
-server from testkit/postgres.py, a fresh database each), alternating with the SQLite runs: (a_pg), (b_pg).
+server from testkit/postgres.py, a fresh database each), alternating with the SQLite runs: (a_pg), (b_pg);
+with --baseline as well, the baseline's (a) runs on PostgreSQL too (a_base_pg).
 
 Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md).
 (a), (b) and (e) use separate data dirs and DAGSTER_HOMEs so none reuses another's answers.
@@ -50,6 +51,7 @@ from testkit.dagster_dev import (  # noqa: E402
 )
 from testkit.openai_stub import LoopbackLLM  # noqa: E402
 from testkit.postgres import PostgresServer  # noqa: E402
+from testkit.processes import process_group_cpu_s  # noqa: E402
 from testkit.synthetic_transcripts import synthetic_snippets  # noqa: E402
 
 MODEL = "openai/gpt-4o"
@@ -132,7 +134,13 @@ def scenario_key(scenario: str, run_size: str) -> str:
     return scenario if run_size == "all" else f"{scenario}@{run_size}"
 
 
-def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, timeout_s: float) -> dict:
+def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, timeout_s: float,
+                   also_count: set[int] = frozenset()) -> dict:
+    """Launch a backfill over GraphQL and time it; the CPU is that of every process of the
+    deployment (webserver, daemon, code server, run workers, and `also_count`'s process groups:
+    the PostgreSQL server), from launch to the backfill's end."""
+    groups = dev.process_groups | set(also_count)
+    cpu_before = process_group_cpu_s(groups)
     started = time.monotonic()
     backfill_id = dev.launch_backfill(ids, ESSAY_ASSETS)
     last_essay = None
@@ -150,6 +158,7 @@ def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, tim
                 break
         time.sleep(0.2)
     complete = time.monotonic() - started
+    cpu_s = process_group_cpu_s(groups) - cpu_before
     runs = dev.backfill_runs(backfill_id)
     if status != "COMPLETED_SUCCESS":
         print(dev.describe_backfill_runs(backfill_id)[-8000:], file=sys.stderr)
@@ -162,7 +171,7 @@ def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, tim
     span = max(r["endTime"] for r in timed) - min(r["startTime"] for r in timed) if timed else None
     return {"backfill_id": backfill_id, "status": status, "launch_to_last_essay_s": last_essay,
             "launch_to_complete_s": complete, "runs": len(runs), "run_duration_s": sum(durations),
-            "runs_span_s": span,
+            "runs_span_s": span, "cpu_s": cpu_s,
             "run_created_to_started_s": max(queued) if queued else None, "run_ids": [r["runId"] for r in runs]}
 
 
@@ -218,10 +227,16 @@ def main() -> int:
         """The instance in a fresh PostgreSQL database for the *_pg scenarios; SQLite otherwise."""
         return {"ESSAYS_POSTGRES_URL": postgres.create_database(label)} if label.endswith("_pg") else {}
 
+    def database_groups(label: str) -> set[int]:
+        """The PostgreSQL server's process group, whose CPU the *_pg scenarios also cost."""
+        return {postgres.proc.pid} if postgres is not None and label.split("@")[0].endswith("_pg") else set()
+
     try:
         if "a" in args.only:
-            checkouts = (([("a_base", args.baseline.resolve())] if args.baseline else []) + [("a", ROOT)]
-                         + ([("a_pg", ROOT)] if postgres else []))
+            baseline = [("a_base", args.baseline.resolve())] if args.baseline else []
+            checkouts = (baseline + [("a", ROOT)]  # with --postgres, the baseline runs on PostgreSQL too
+                         + ([(f"{label}_pg", checkout) for label, checkout in baseline + [("a", ROOT)]]
+                            if postgres else []))
             for repeat in range(args.repeats):
                 for label, checkout in checkouts:
                     work = tmp / f"{label}{repeat}"
@@ -230,7 +245,10 @@ def main() -> int:
                     before = llm.call_count
                     env = {**pipeline_env(data, home, llm.base_url, args.concurrency), "PYTHONPATH": str(checkout),
                            **storage_env(label)}
+                    db_before = process_group_cpu_s(database_groups(label))
                     r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids], env, work, work / "cli.log")
+                    if database_groups(label):  # what the run cost the database server too
+                        r["db_cpu_s"] = process_group_cpu_s(database_groups(label)) - db_before
                     r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
                              checkout=str(checkout))
                     results[label if args.repeats == 1 else f"{label}#{repeat + 1}"] = r
@@ -271,14 +289,14 @@ def main() -> int:
                 print(f"added {n} partitions over GraphQL in {time.monotonic() - t:.1f} s", flush=True)
                 code_before = code_stamp()
                 before = llm.call_count
-                r = timed_backfill(dev, ids, data / "essays", timeout_s=900)
+                r = timed_backfill(dev, ids, data / "essays", timeout_s=900, also_count=database_groups(b_key))
                 r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
                          run_size=run_size)
                 results[b_key] = r
                 print(f"({b_key}) backfill: {r}", flush=True)
                 if "d" in args.only:
                     before = llm.call_count
-                    r = timed_backfill(dev, ids, None, timeout_s=900)
+                    r = timed_backfill(dev, ids, None, timeout_s=900, also_count=database_groups(b_key))
                     r.update(calls=llm.call_count - before, load=load(), code_changed=code_stamp() != code_before,
                              run_size=run_size)
                     if r["code_changed"]:
@@ -316,14 +334,20 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
                     f"{fmt(None if cpu is None else cpu / n, 3)} | {fmt(rss, 0)} | {'—' if calls is None else calls} | {load} |")
 
     def child_row(label, r):  # (a), (c) and (e): a child process timed with its own CPU and memory
-        row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
+        if "db_cpu_s" in r:  # on PostgreSQL the database server's work is part of the cost
+            row(label, "process start → exit (CPU: the process + the PostgreSQL server)", r["wall_s"],
+                r["cpu_s"] + r["db_cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
+        else:
+            row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
 
     for key, r in results.items():
-        if key.split("#")[0] in ("a", "a_base", "a_pg"):
+        scenario = key.split("#")[0]
+        if scenario in ("a", "a_base", "a_pg", "a_base_pg"):
             repeat = f" #{key.split('#')[1]}" if "#" in key else ""
-            which = ("baseline " + Path(r["checkout"]).name if key.startswith("a_base")
-                     else "this checkout, instance in PostgreSQL" if key.startswith("a_pg") else "this checkout")
-            child_row(f"(a{'_pg' if key.startswith('a_pg') else ''}{repeat}) `essays run` (CLI), {which}", r)
+            which = ("baseline " + Path(r["checkout"]).name if scenario.startswith("a_base") else "this checkout")
+            pg = scenario.endswith("_pg")
+            child_row(f"(a{'_pg' if pg else ''}{repeat}) `essays run` (CLI), {which}"
+                      f"{', instance in PostgreSQL' if pg else ''}", r)
     def runs_rows(r):
         if r["runs"] == 1:
             row("", "the run itself (1 run)", r["run_duration_s"])
@@ -341,14 +365,15 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         if key.split("@")[0] in ("b", "b_pg"):
             row(f"({key}) UI backfill (`dagster dev`){variant_label(key)}", "launch → last essay file",
                 b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
-            row("", "launch → COMPLETED_SUCCESS", b["launch_to_complete_s"])
+            # CPU: every process of the deployment (and the PostgreSQL server) from launch to the end.
+            row("", "launch → COMPLETED_SUCCESS (CPU: all processes)", b["launch_to_complete_s"], b.get("cpu_s"))
             runs_rows(b)
     if "c" in results:
         child_row("(c) sequential Python loop", results["c"])
     for key, d in results.items():
         if key.split("@")[0] in ("d", "d_pg"):
             row(f"({key}) second backfill, unchanged{variant_label(key)}", "launch → COMPLETED_SUCCESS",
-                d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
+                d["launch_to_complete_s"], d.get("cpu_s"), calls=d["calls"], load=d["load"])
             runs_rows(d)
     for variant, (_, where) in BARE_VARIANTS.items():
         if variant in results:
