@@ -175,6 +175,11 @@ def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, tim
             "run_created_to_started_s": max(queued) if queued else None, "run_ids": [r["runId"] for r in runs]}
 
 
+def knows_postgres(checkout: Path) -> bool:
+    """Whether a checkout's settings read ESSAYS_POSTGRES_URL (it came with issue #15)."""
+    return "ESSAYS_POSTGRES_URL" in (checkout / "essay_assets" / "settings.py").read_text()
+
+
 def code_stamp() -> float:
     """Newest mtime of the package's code: each Dagster run loads the code afresh, so an edit
     between (b) and (d) changes plans and fingerprints, and (d) would rightly call the model again."""
@@ -234,9 +239,11 @@ def main() -> int:
     try:
         if "a" in args.only:
             baseline = [("a_base", args.baseline.resolve())] if args.baseline else []
-            checkouts = (baseline + [("a", ROOT)]  # with --postgres, the baseline runs on PostgreSQL too
-                         + ([(f"{label}_pg", checkout) for label, checkout in baseline + [("a", ROOT)]]
-                            if postgres else []))
+            # With --postgres, the baseline runs on PostgreSQL too, if it knows the setting at all
+            # (an older checkout would silently run on SQLite under a PostgreSQL label).
+            on_postgres = [(f"{label}_pg", checkout) for label, checkout in baseline + [("a", ROOT)]
+                           if knows_postgres(checkout)] if postgres else []
+            checkouts = baseline + [("a", ROOT)] + on_postgres
             for repeat in range(args.repeats):
                 for label, checkout in checkouts:
                     work = tmp / f"{label}{repeat}"
