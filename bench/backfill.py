@@ -33,7 +33,8 @@ with its own data dir, DAGSTER_HOME and `dagster dev` started with that ESSAYS_R
 the backfill policy when it loads the code): `all` is one run for the backfill, 25 is runs of 25 videos.
 
 With --postgres, (a) and (b) (each run size) also run with the Dagster instance in PostgreSQL (a
-server from testkit/postgres.py, a fresh database each), alternating with the SQLite runs: (a_pg), (b_pg).
+server from testkit/postgres.py, a fresh database each), alternating with the SQLite runs: (a_pg), (b_pg);
+with --baseline as well, the baseline's (a) runs on PostgreSQL too (a_base_pg).
 
 Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md).
 (a), (b) and (e) use separate data dirs and DAGSTER_HOMEs so none reuses another's answers.
@@ -66,6 +67,7 @@ from testkit.dagster_dev import (  # noqa: E402
 )
 from testkit.openai_stub import LoopbackLLM, QuotingEssay  # noqa: E402
 from testkit.postgres import PostgresServer  # noqa: E402
+from testkit.processes import process_group_cpu_s  # noqa: E402
 from testkit.synthetic_transcripts import synthetic_snippets  # noqa: E402
 
 MODEL = "openai/gpt-4o"
@@ -181,7 +183,13 @@ def scenario_key(scenario: str, run_size: str) -> str:
     return scenario if run_size == "all" else f"{scenario}@{run_size}"
 
 
-def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, timeout_s: float) -> dict:
+def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, timeout_s: float,
+                   also_count: set[int] = frozenset()) -> dict:
+    """Launch a backfill over GraphQL and time it; the CPU is that of every process of the
+    deployment (webserver, daemon, code server, run workers, and `also_count`'s process groups:
+    the PostgreSQL server), from launch to the backfill's end."""
+    groups = dev.process_groups | set(also_count)
+    cpu_before = process_group_cpu_s(groups)
     started = time.monotonic()
     backfill_id = dev.launch_backfill(ids, ESSAY_ASSETS)
     last_essay = None
@@ -199,6 +207,7 @@ def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, tim
                 break
         time.sleep(0.2)
     complete = time.monotonic() - started
+    cpu_s = process_group_cpu_s(groups) - cpu_before
     runs = dev.backfill_runs(backfill_id)
     if status != "COMPLETED_SUCCESS":
         print(dev.describe_backfill_runs(backfill_id)[-8000:], file=sys.stderr)
@@ -211,8 +220,13 @@ def timed_backfill(dev: DagsterDev, ids: list[str], essays_dir: Path | None, tim
     span = max(r["endTime"] for r in timed) - min(r["startTime"] for r in timed) if timed else None
     return {"backfill_id": backfill_id, "status": status, "launch_to_last_essay_s": last_essay,
             "launch_to_complete_s": complete, "runs": len(runs), "run_duration_s": sum(durations),
-            "runs_span_s": span,
+            "runs_span_s": span, "cpu_s": cpu_s,
             "run_created_to_started_s": max(queued) if queued else None, "run_ids": [r["runId"] for r in runs]}
+
+
+def knows_postgres(checkout: Path) -> bool:
+    """Whether a checkout's settings read ESSAYS_POSTGRES_URL (it came with issue #15)."""
+    return "ESSAYS_POSTGRES_URL" in (checkout / "essay_assets" / "settings.py").read_text()
 
 
 def code_stamp() -> float:
@@ -277,10 +291,18 @@ def main() -> int:
         """The instance in a fresh PostgreSQL database for the *_pg scenarios; SQLite otherwise."""
         return {"ESSAYS_POSTGRES_URL": postgres.create_database(label)} if label.endswith("_pg") else {}
 
+    def database_groups(label: str) -> set[int]:
+        """The PostgreSQL server's process group, whose CPU the *_pg scenarios also cost."""
+        return {postgres.proc.pid} if postgres is not None and label.split("@")[0].endswith("_pg") else set()
+
     try:
         if "a" in args.only:
-            checkouts = (([("a_base", args.baseline.resolve())] if args.baseline else []) + [("a", ROOT)]
-                         + ([("a_pg", ROOT)] if postgres else []))
+            baseline = [("a_base", args.baseline.resolve())] if args.baseline else []
+            # With --postgres, the baseline runs on PostgreSQL too, if it knows the setting at all
+            # (an older checkout would silently run on SQLite under a PostgreSQL label).
+            on_postgres = [(f"{label}_pg", checkout) for label, checkout in baseline + [("a", ROOT)]
+                           if knows_postgres(checkout)] if postgres else []
+            checkouts = baseline + [("a", ROOT)] + on_postgres
             if quoting:  # each checkout's plain and quoted runs side by side: (a_plain, a_quoted[, *_base])
                 checkouts = [(label + suffix, checkout) for suffix, checkout in
                              [("", ROOT)] + ([("_base", args.baseline.resolve())] if args.baseline else [])
@@ -297,7 +319,10 @@ def main() -> int:
                     env = {**pipeline_env(data, home, model.base_url, args.concurrency), "PYTHONPATH": str(checkout),
                            **storage_env(label),
                            **({"ESSAYS_QUOTE_POLICY": args.quote_policy} if quoting else {})}
+                    db_before = process_group_cpu_s(database_groups(label))
                     r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids], env, work, work / "cli.log")
+                    if database_groups(label):  # what the run cost the database server too
+                        r["db_cpu_s"] = process_group_cpu_s(database_groups(label)) - db_before
                     r.update(calls=model.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
                              checkout=str(checkout))
                     if quoting:
@@ -341,14 +366,14 @@ def main() -> int:
                 print(f"added {n} partitions over GraphQL in {time.monotonic() - t:.1f} s", flush=True)
                 code_before = code_stamp()
                 before = llm.call_count
-                r = timed_backfill(dev, ids, data / "essays", timeout_s=900)
+                r = timed_backfill(dev, ids, data / "essays", timeout_s=900, also_count=database_groups(b_key))
                 r.update(calls=llm.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
                          run_size=run_size)
                 results[b_key] = r
                 print(f"({b_key}) backfill: {r}", flush=True)
                 if "d" in args.only:
                     before = llm.call_count
-                    r = timed_backfill(dev, ids, None, timeout_s=900)
+                    r = timed_backfill(dev, ids, None, timeout_s=900, also_count=database_groups(b_key))
                     r.update(calls=llm.call_count - before, load=load(), code_changed=code_stamp() != code_before,
                              run_size=run_size)
                     if r["code_changed"]:
@@ -390,20 +415,26 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
                     f"{fmt(None if cpu is None else cpu / n, 3)} | {fmt(rss, 0)} | {'—' if calls is None else calls} | {load} |")
 
     def child_row(label, r):  # (a), (c) and (e): a child process timed with its own CPU and memory
-        row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
+        if "db_cpu_s" in r:  # on PostgreSQL the database server's work is part of the cost
+            row(label, "process start → exit (CPU: the process + the PostgreSQL server)", r["wall_s"],
+                r["cpu_s"] + r["db_cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
+        else:
+            row(label, "process start → exit", r["wall_s"], r["cpu_s"], r["maxrss_mb"], r["calls"], load=r["load"])
 
     for key, r in results.items():
+        scenario = key.split("#")[0]
         if "quotes" in r:
-            quoted = ("quotations in quotation marks" if QUOTE_VARIANTS[key.split("#")[0].removesuffix("_base")]
+            quoted = ("quotations in quotation marks" if QUOTE_VARIANTS[scenario.removesuffix("_base")]
                       else "quotations' sentences, unquoted")
             repeat = f" #{key.split('#')[1]}" if "#" in key else ""
-            child_row(f"({key.split('#')[0]}{repeat}) `essays run` (CLI), {r['quotes']} {quoted}, "
+            child_row(f"({scenario}{repeat}) `essays run` (CLI), {r['quotes']} {quoted}, "
                       f"{Path(r['checkout']).name}", r)
-        elif key.split("#")[0] in ("a", "a_base", "a_pg"):
+        elif scenario in ("a", "a_base", "a_pg", "a_base_pg"):
             repeat = f" #{key.split('#')[1]}" if "#" in key else ""
-            which = ("baseline " + Path(r["checkout"]).name if key.startswith("a_base")
-                     else "this checkout, instance in PostgreSQL" if key.startswith("a_pg") else "this checkout")
-            child_row(f"(a{'_pg' if key.startswith('a_pg') else ''}{repeat}) `essays run` (CLI), {which}", r)
+            which = ("baseline " + Path(r["checkout"]).name if scenario.startswith("a_base") else "this checkout")
+            pg = scenario.endswith("_pg")
+            child_row(f"(a{'_pg' if pg else ''}{repeat}) `essays run` (CLI), {which}"
+                      f"{', instance in PostgreSQL' if pg else ''}", r)
     def runs_rows(r):
         if r["runs"] == 1:
             row("", "the run itself (1 run)", r["run_duration_s"])
@@ -421,14 +452,15 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
         if key.split("@")[0] in ("b", "b_pg"):
             row(f"({key}) UI backfill (`dagster dev`){variant_label(key)}", "launch → last essay file",
                 b["launch_to_last_essay_s"], calls=b["calls"], load=b["load"])
-            row("", "launch → COMPLETED_SUCCESS", b["launch_to_complete_s"])
+            # CPU: every process of the deployment (and the PostgreSQL server) from launch to the end.
+            row("", "launch → COMPLETED_SUCCESS (CPU: all processes)", b["launch_to_complete_s"], b.get("cpu_s"))
             runs_rows(b)
     if "c" in results:
         child_row("(c) sequential Python loop", results["c"])
     for key, d in results.items():
         if key.split("@")[0] in ("d", "d_pg"):
             row(f"({key}) second backfill, unchanged{variant_label(key)}", "launch → COMPLETED_SUCCESS",
-                d["launch_to_complete_s"], calls=d["calls"], load=d["load"])
+                d["launch_to_complete_s"], d.get("cpu_s"), calls=d["calls"], load=d["load"])
             runs_rows(d)
     for variant, (_, where) in BARE_VARIANTS.items():
         if variant in results:
