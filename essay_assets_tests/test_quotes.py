@@ -212,6 +212,14 @@ def test_the_index_collects_the_transcripts_urls(index):
     assert not match_quote(TranscriptIndex.from_snippets([]), "anything at all").verified
 
 
+def test_a_url_that_opens_a_caption_line_is_the_transcripts_too():
+    """Captions are joined with line breaks: a URL said first in a snippet follows "\n", not a space."""
+    index = TranscriptIndex.from_snippets([{"text": "the data is on the site", "start": 1.0},
+                                           {"text": "heatwatch.org/accra for every street", "start": 3.0},
+                                           {"text": "and\tcitymaps.net too", "start": 5.0}])
+    assert {"heatwatch.org/accra", "citymaps.net"} <= index.urls
+
+
 def test_the_same_transcript_gets_the_same_index():
     """The essay step and its check verify the same stored transcript: one index for both."""
     first = TranscriptIndex.from_snippets(SNIPPETS)
