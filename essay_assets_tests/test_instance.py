@@ -32,12 +32,14 @@ from essay_assets_tests.support.chain import write_transcript
 FIXTURES = Path(__file__).parent / "fixtures"
 OUR_SQLITE_EVENT_LOG = "essay_assets.instance.event_log"
 
-# `essays` in a fresh process, then what that process loaded: nothing SQLite-specific of ours.
+# `essays` in a fresh process, then what that process loaded (nothing SQLite-specific of ours) and
+# whether Dagster handed its events over in batches (one PostgreSQL connection per batch).
 _ESSAYS_THEN_MODULES = """
-import json, sys
+import json, os, sys
 from essay_assets.cli.main import main
 code = main(sys.argv[1:])
-print(json.dumps({"code": code, "sqlite_event_log_loaded": %r in sys.modules}))
+print(json.dumps({"code": code, "sqlite_event_log_loaded": %r in sys.modules,
+                  "event_batch_size": os.environ.get("DAGSTER_EVENT_BATCH_SIZE")}))
 """ % OUR_SQLITE_EVENT_LOG
 
 
@@ -63,6 +65,24 @@ def dagster_runs(postgres_url: str) -> list[tuple[str, str]]:
         with conn.cursor() as cursor:
             cursor.execute("SELECT run_id, status FROM runs ORDER BY create_timestamp")
             return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def sessions_and_events(postgres_url: str) -> tuple[int, int]:
+    """Connections ever opened to this database (PostgreSQL counts them) and events stored."""
+    conn = psycopg2.connect(postgres_url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            sessions = cursor.fetchone()[0]
+            cursor.execute("SELECT to_regclass('event_logs') IS NOT NULL")
+            events = 0
+            if cursor.fetchone()[0]:
+                cursor.execute("SELECT count(*) FROM event_logs")
+                events = cursor.fetchone()[0]
+            return sessions, events
     finally:
         conn.close()
 
@@ -155,11 +175,19 @@ CHAIN_VIDEOS = ["pgchainvid1", "pgchainvid2", "pgchainvid3"]
 def test_essays_run_writes_every_essay_with_its_run_in_postgres(llm_server, data_dir: Path, postgres_url: str):
     for seed, video_id in enumerate(CHAIN_VIDEOS):
         write_transcript(data_dir, video_id, words=300, seed=seed)
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_EVENT_BATCH_SIZE"}
+    with open_instance(Settings.from_env()):  # the tables first: creating them opens connections of its own
+        pass
+    sessions_before, _ = sessions_and_events(postgres_url)
     done = subprocess.run([sys.executable, "-c", _ESSAYS_THEN_MODULES, "run", *CHAIN_VIDEOS], cwd=data_dir,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"code": 0, "sqlite_event_log_loaded": False}
+    assert report == {"code": 0, "sqlite_event_log_loaded": False, "event_batch_size": "500"}
+    # dagster-postgres alone opens a connection per query and per event: the run keeps its own.
+    sessions_after, events = sessions_and_events(postgres_url)
+    print(f"sessions opened {sessions_after - sessions_before - 1}, events {events}")
+    assert sessions_after - sessions_before - 1 < events / 2  # - 1: the count's own session
 
     for video_id in CHAIN_VIDEOS:
         fields, _ = parse_essay((data_dir / "essays" / f"{video_id}.md").read_text())

@@ -25,7 +25,13 @@ from essay_assets.model_calls.costs import (
     compute_cost,
     provider_cost_from_response,
 )
-from testkit.openai_stub import LoopbackLLM
+from essay_assets.writing.quotes import (
+    TranscriptIndex,
+    find_quotations,
+    match_quote,
+)
+from testkit.openai_stub import LoopbackLLM, QuotingEssay
+from testkit.synthetic_transcripts import synthetic_snippets
 
 KEY = "sk-test-not-real"
 MESSAGES = [
@@ -297,3 +303,26 @@ def test_stops_cleanly_and_frees_the_port():
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
     with pytest.raises(RuntimeError):
         server.base_url
+
+
+def test_quoting_essay_quotes_the_prompts_transcript_half_genuine_and_deterministic():
+    snippets = synthetic_snippets(3000, seed=4)
+    text = " ".join(f"[{k // 60:02d}:{k % 60:02d}] {s['text']}" if k % 3 == 0 else s["text"]
+                    for k, s in enumerate(snippets))  # markers, as the essay prompt has them
+    request = {"messages": [{"role": "user", "content": f"Here it is.\n\n<transcript>\n{text}\n</transcript>\n\nGo."}]}
+    quoted, plain = QuotingEssay(12, seed=3)(request), QuotingEssay(12, quoted=False, seed=3)(request)
+    assert QuotingEssay(12, seed=3)(request) == quoted and QuotingEssay(12, seed=4)(request) != quoted
+    assert plain == quoted.replace('"', "") and find_quotations(plain) == []
+    found = find_quotations(quoted)
+    index = TranscriptIndex.from_snippets(snippets)
+    assert [match_quote(index, q.text).verified for q in found] == [True, False] * 6
+    assert all(8 <= len(q.text.split()) <= 15 and "[" not in q.text for q in found[::2])
+    sections = quoted.split("\n## ")[1:]
+    assert len(sections) == 4 and all(section.count('"') == 6 for section in sections)  # 3 quotations each
+    # a chunk's notes or the reduce call: no whole transcript, the plain default essay
+    assert QuotingEssay(12)({"messages": [{"role": "user", "content": "notes"}]}).count('"') == 0
+    # a re-write call: the section, its listed quotations unquoted
+    section = f'## A\n\nShe said "{found[1].text}" and "{found[0].text}".'
+    repair = {"messages": [{"role": "user", "content": f'<section>\n{section}\n</section>\n\n'
+                                                       f'These quotations...:\n1. "{found[1].text}": not in it.\n'}]}
+    assert QuotingEssay(12)(repair) == f'## A\n\nShe said {found[1].text} and "{found[0].text}".'

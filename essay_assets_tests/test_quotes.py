@@ -13,6 +13,7 @@ import pytest
 from essay_assets.writing import quotes
 from essay_assets.writing.quotes import (
     MIN_QUOTE_WORDS,
+    LazyTranscriptIndex,
     Quotation,
     QuoteMatch,
     TranscriptIndex,
@@ -22,6 +23,7 @@ from essay_assets.writing.quotes import (
     quote_link,
     strip_model_timestamps,
     unquote,
+    verbatim_problems,
     verify_quotes,
 )
 from essay_assets_tests.support.quoted_conversation import SNIPPETS, VIDEO_ID
@@ -208,6 +210,14 @@ def test_the_index_collects_the_transcripts_urls(index):
     assert "heatwatch.org/accra" in index.urls
     assert TranscriptIndex.from_snippets([]).urls == frozenset()
     assert not match_quote(TranscriptIndex.from_snippets([]), "anything at all").verified
+
+
+def test_a_url_that_opens_a_caption_line_is_the_transcripts_too():
+    """Captions are joined with line breaks: a URL said first in a snippet follows "\n", not a space."""
+    index = TranscriptIndex.from_snippets([{"text": "the data is on the site", "start": 1.0},
+                                           {"text": "heatwatch.org/accra for every street", "start": 3.0},
+                                           {"text": "and\tcitymaps.net too", "start": 5.0}])
+    assert {"heatwatch.org/accra", "citymaps.net"} <= index.urls
 
 
 def test_the_same_transcript_gets_the_same_index():
@@ -420,3 +430,50 @@ def test_clean_links_keeps_our_quote_links_and_counts_nothing_without_links(inde
     assert clean_links(body, video_id=None, allowed_urls=frozenset())[1] == 3
     assert clean_links("No links (none at all).", video_id=None, allowed_urls=frozenset()) == (
         "No links (none at all).", 0)
+
+
+def test_a_lazy_index_reads_urls_and_times_as_the_index_does_without_building_one():
+    TranscriptIndex.forget_recent()
+    odd = [{"text": "see\nourworldindata.org/heat", "start": ""}, {"text": None}, {"text": "www.x.org", "start": 2}]
+    transcripts = [SNIPPETS, odd, [{**s, "start": 0} for s in SNIPPETS], []]
+    lazies = [LazyTranscriptIndex(snippets) for snippets in transcripts]
+    read = [(lazy.urls, lazy.has_times) for lazy in lazies]
+    assert not any(lazy.is_built for lazy in lazies) and TranscriptIndex.recent_count() == 0
+    built = [TranscriptIndex.from_snippets(snippets) for snippets in transcripts]
+    assert read == [(index.urls, index.has_times) for index in built]
+    assert "heatwatch.org/accra" in read[0][0] and read[0][1] and not read[2][1]
+    assert "ourworldindata.org/heat" in read[1][0]
+
+
+def test_a_body_without_quotations_builds_no_index():
+    TranscriptIndex.forget_recent()
+    lazy = LazyTranscriptIndex(SNIPPETS)
+    body = "## Shade\n\nShade is infrastructure, just like water pipes, she says, and 'cities' need trees.\n"
+    assert verify_quotes(body, lazy, VIDEO_ID).body == body
+    assert verbatim_problems(body, lazy, linked=True) == []
+    assert not lazy.is_built and TranscriptIndex.recent_count() == 0
+
+
+def test_a_lazy_index_is_built_once_for_the_first_quotation_and_shared():
+    TranscriptIndex.forget_recent()
+    lazy = LazyTranscriptIndex(SNIPPETS)
+    body = 'She said "shade is not a luxury" twice.'
+    assert verify_quotes(body, lazy, VIDEO_ID) == verify_quotes(body, TranscriptIndex.from_snippets(SNIPPETS), VIDEO_ID)
+    assert lazy.is_built and lazy.index is TranscriptIndex.from_snippets(SNIPPETS)
+    assert TranscriptIndex.recent_count() == 1
+
+
+def test_our_own_quote_links_are_kept_without_parsing_and_as_parsing_would():
+    from essay_assets.intake.video_refs import parse_video_ref
+    from essay_assets.writing.links import is_allowed_url, quote_url
+
+    for seconds in (0, 12.7, 3723):
+        url = quote_url(VIDEO_ID, seconds)
+        assert parse_video_ref(url) == VIDEO_ID  # what the fast path stands for
+        assert is_allowed_url(url, video_id=VIDEO_ID, allowed_keys=frozenset())
+        assert not is_allowed_url(url, video_id=OTHER_ID, allowed_keys=frozenset())
+        assert not is_allowed_url(url, video_id=None, allowed_keys=frozenset())
+    body = f'She said "shade is not a luxury"{quote_link(VIDEO_ID, 14.7)} and [more](https://example.com/x).'
+    assert clean_links(body, video_id=VIDEO_ID, allowed_urls=frozenset()) == (
+        f'She said "shade is not a luxury"{quote_link(VIDEO_ID, 14.7)} and more.', 1)
+    assert clean_links(body, video_id=OTHER_ID, allowed_urls=frozenset())[1] == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from essay_assets.writing.quotes import TranscriptIndex
+from essay_assets.writing.quotes import LazyTranscriptIndex, TranscriptIndex
 from essay_assets.writing.rendering import normalize_body
 from essay_assets.writing.repair import (
     REPAIR_RULE,
@@ -91,3 +91,28 @@ def test_no_links_without_a_video_or_times():
     checked = check_essay(BODY, INDEX, video_id=None, policy="unquote")
     assert not checked.linked and "&t=" not in checked.body and all(v.link is None for v in checked.verdicts)
     assert checked.quotes_verified == 3
+
+
+def test_an_essay_without_quotations_builds_no_index_and_still_loses_its_foreign_links():
+    """Most of the work of an essay that quotes nothing is its links: they need the transcript's
+    URLs, not its index."""
+    plain = BODY.replace('"', "")
+    assert qc.FOREIGN_URL in plain and qc.TRANSCRIPT_URL in plain
+    for policy in ("repair", "unquote", "fail"):
+        TranscriptIndex.forget_recent()
+        lazy = LazyTranscriptIndex(qc.SNIPPETS)
+        checked = check_essay(plain, lazy, video_id=qc.VIDEO_ID, policy=policy)  # nothing to re-write
+        assert repair_requests(plain, lazy, qc.VIDEO_ID) == []
+        assert not lazy.is_built and TranscriptIndex.recent_count() == 0
+        assert checked == check_essay(plain, INDEX, video_id=qc.VIDEO_ID, policy=policy)
+        assert qc.FOREIGN_URL not in checked.body and qc.TRANSCRIPT_URL in checked.body
+        assert checked.links_removed == 1 and checked.verdicts == () and checked.linked
+
+
+def test_a_lazy_index_gives_the_same_published_essay_as_the_index():
+    for policy in ("repair", "unquote", "fail"):
+        assert check_essay(BODY, LazyTranscriptIndex(qc.SNIPPETS), video_id=qc.VIDEO_ID, policy=policy,
+                           repairs=REPAIRS) == check_essay(BODY, INDEX, video_id=qc.VIDEO_ID, policy=policy,
+                                                           repairs=REPAIRS)
+    assert repair_requests(BODY, LazyTranscriptIndex(qc.SNIPPETS), qc.VIDEO_ID) == repair_requests(
+        BODY, INDEX, qc.VIDEO_ID)

@@ -117,6 +117,11 @@ class DagsterDev:
         self.wait_ready(timeout_s)
         return self
 
+    @property
+    def process_groups(self) -> set[int]:
+        """The process groups of everything started (each process leads its own session)."""
+        return {proc.pid for proc in self._procs}
+
     def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen:
         log_file = open(log_path, "wb")
         self._log_files.append(log_file)

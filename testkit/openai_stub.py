@@ -16,6 +16,8 @@ Knobs (all per server, all optional):
 - `reply_text`: a fixed reply, or a callable `(request_json) -> str`. Default: a
   well-formed markdown essay (`# Title`, three `## ` sections, `## Conclusion`, ~300
   words) that quotes a digest of the last user message so tests can tell calls apart.
+  `QuotingEssay(n)` is such a callable: the same essay carrying n quotations of the
+  transcript in the prompt, half of them altered (benchmarks of quote verification).
 - `usage_shape`: `"openai"` (plain OpenAI usage), `"openrouter_with_cost"` (adds
   `usage.cost` and `cost_details`, as OpenRouter does when usage accounting is on),
   `"openrouter_without_cost"` (OpenRouter-style details, no `cost`), `"reasoning"`
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import threading
 import time
@@ -140,6 +143,78 @@ def default_essay(request_json: dict[str, Any]) -> str:
         "forecast. Its best questions are worth keeping even if its answers turn out wrong, "
         "and a careful reader leaves with a short list of claims to watch.\n"
     )
+
+
+# The prompt's own `[mm:ss]` / `[h:mm:ss]` markers (writing/chunking.py): not the speakers' words.
+_PROMPT_MARKER_RE = re.compile(r"\[\d{1,2}:\d{2}(?::\d{2})?\]")
+_PROMPT_TRANSCRIPT_RE = re.compile(r"<transcript>\n(.*?)\n</transcript>", re.S)
+_REPAIR_SECTION_RE = re.compile(r"<section>\n(.*?)\n</section>", re.S)
+_REPAIR_PROBLEM_RE = re.compile(r'^\d+\. "(.*)": ', re.M)
+_CHANGED_WORDS = ("never", "fewer", "seven")  # none is a word of testkit/synthetic_transcripts.py
+_INVENTED_TAIL = "and that is exactly why nothing will ever change"
+
+
+def prompt_transcript_words(request_json: dict[str, Any]) -> list[str]:
+    """The words of the transcript in a whole-essay prompt, without its time markers ([] when the
+    prompt holds no whole transcript: a chunk's notes, the reduce call)."""
+    found = _PROMPT_TRANSCRIPT_RE.search(last_user_text(request_json))
+    return _PROMPT_MARKER_RE.sub(" ", found.group(1)).split() if found else []
+
+
+class QuotingEssay:
+    """A reply function: `default_essay`'s essay carrying `quotes` quotations of the transcript in
+    the prompt, spread over its four sections. Even-numbered ones are genuine (an exact run of
+    8-15 of the transcript's words); odd ones are altered, alternately one word changed and a
+    genuine run with an invented tail. Seeded by `seed` and the transcript, so the same request
+    gets the same essay.
+
+    `quoted=False` writes the same sentences without the quotation marks: nothing to verify, so
+    the two variants measure what verification costs. A quote re-write call (the repair policy's
+    `<section>` request) is answered with the section, its listed quotations unquoted."""
+
+    SECTIONS = ("The Central Claim", "Where the Argument Is Strong", "Where the Argument Is Weak", "Conclusion")
+
+    def __init__(self, quotes: int, *, quoted: bool = True, seed: int = 0) -> None:
+        self.quotes, self.quoted, self.seed = quotes, quoted, seed
+
+    def quotations(self, words: list[str]) -> list[str]:
+        """The quotations' words, as drafted (without marks)."""
+        if len(words) < 16:
+            return []
+        rng = random.Random(f"{self.seed}:{hashlib.sha1(' '.join(words).encode()).hexdigest()}")
+        found = []
+        for number in range(self.quotes):
+            length = rng.randint(8, 15)
+            start = rng.randrange(len(words) - length + 1)
+            run = words[start:start + length]
+            if number % 4 == 1:  # a changed word
+                middle = len(run) // 2
+                run[middle] = next(w for w in _CHANGED_WORDS if w != run[middle].lower())
+            elif number % 4 == 3:  # an invented tail
+                run = run[:max(4, length - 6)] + _INVENTED_TAIL.split()
+            found.append(" ".join(run))
+        return found
+
+    def __call__(self, request_json: dict[str, Any]) -> str:
+        asked = last_user_text(request_json)
+        section = _REPAIR_SECTION_RE.search(asked)
+        if section is not None:
+            text = section.group(1)
+            for quoted in _REPAIR_PROBLEM_RE.findall(asked):
+                text = text.replace(f'"{quoted}"', quoted)
+            return text
+        essay = default_essay(request_json)
+        quotations = self.quotations(prompt_transcript_words(request_json))
+        if not quotations:
+            return essay
+        mark = '"' if self.quoted else ""
+        for number, heading in enumerate(self.SECTIONS):  # consecutive ones per section: each gets both kinds
+            mine = [q for k, q in enumerate(quotations) if k * len(self.SECTIONS) // len(quotations) == number]
+            sentences = " ".join(f"As one of them put it, {mark}{quoted}{mark}, and the essay comes back to that."
+                                 for quoted in mine)
+            heading_line = f"## {heading}\n\n"
+            essay = essay.replace(heading_line, f"{heading_line}{sentences}\n\n" if sentences else heading_line)
+        return essay
 
 
 @dataclass

@@ -22,3 +22,25 @@ def stop_process_group(proc: subprocess.Popen, first_signal: int, timeout_s: flo
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def process_group_cpu_s(pgids: set[int]) -> float:
+    """CPU seconds (user + system) used so far by every process in these process groups, with
+    the children each has already waited for (a run worker reaped by its code server, a
+    PostgreSQL backend reaped by the postmaster). Linux /proc only; for benchmarks: diff two
+    readings to get what a stretch of work cost the whole deployment."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read().decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        # Fields after the command name (which may hold spaces): state is field 3, pgrp 5, utime 14.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) in pgids:
+            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / ticks

@@ -6,6 +6,7 @@ import argparse
 import gc
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from essay_assets.settings import Settings, SettingsError
@@ -197,6 +198,9 @@ def cmd_ui(args, settings: Settings) -> int:
     return _run_until_signal(command)
 
 
+POLL_S = 0.2  # how often `essays ui` looks whether dagster dev has ended, or its grace period has
+
+
 def _run_until_signal(command: list[str], grace_s: float = 30.0) -> int:
     """Run `dagster dev` in its own process group; SIGTERM/SIGINT are passed on and waited for.
 
@@ -219,12 +223,20 @@ def _run_until_signal(command: list[str], grace_s: float = 30.0) -> int:
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        # Poll, never block: a blocking wait() is resumed after the handler runs (PEP 475), so a
+        # signal received during it never started the grace period, and a dagster dev slow to
+        # stop (its own wait is 60 s per process) kept `essays ui` alive past it.
+        give_up_at = None
         while True:
             try:
-                code = child.wait(grace_s if received else None)
+                code = child.wait(timeout=POLL_S)
                 break
             except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+                if received and give_up_at is None:
+                    give_up_at = time.monotonic() + grace_s
+                if give_up_at is not None and time.monotonic() >= give_up_at:
+                    os.killpg(child.pid, signal.SIGKILL)
+                    give_up_at = float("inf")  # killed: wait for the group's leader to be reaped
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

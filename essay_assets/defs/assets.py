@@ -51,7 +51,11 @@ from essay_assets.writing.cleanup import BrokenEssay
 from essay_assets.writing.planning import PromptPlan, plan_prompt
 from essay_assets.writing.prompts import VideoContext, load_prompts
 from essay_assets.writing.publishing import publish_essay
-from essay_assets.writing.quotes import TranscriptIndex
+from essay_assets.writing.quotes import (
+    LazyTranscriptIndex,
+    find_quotations,
+    verify_quotes,
+)
 from essay_assets.writing.rendering import normalize_body
 from essay_assets.writing.repair import (
     UnverifiedQuotes,
@@ -312,10 +316,8 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
                 draft = await drafting.write_draft(video=_video_context(store, video_id), plan=plan,
                                                    prompts=prompts, ledger=ledger, response_id=response_id,
                                                    count_tokens=count_tokens)
-                repairs, repair_calls = [], []
-                if settings.resolved_quote_policy == "repair":
-                    repairs, repair_calls = await _repair_quotes(store, ledger, video_id, draft.content, response_id,
-                                                                 plan)
+                repairs, repair_calls = await _verify_draft_quotes(store, ledger, video_id, draft.content,
+                                                                   response_id, plan, settings.resolved_quote_policy)
             except client.ModelCallError as exc:
                 raise StageFailure(f"Video {video_id}: {exc}", reason=exc.reason, transient=exc.transient) from None
             except BrokenEssay as exc:
@@ -338,17 +340,36 @@ async def _answer_all(context, settings, store, warehouse, loop, jobs, force_ref
         ledger.flush_rows()
 
 
-async def _repair_quotes(store, ledger, video_id: str, content: str, response_id: str,
-                         plan: PromptPlan) -> tuple[list[dict], list[dict]]:
-    """ESSAYS_QUOTE_POLICY=repair: one re-write call per section whose quotations the transcript
-    does not confirm (the essay step verifies the result again)."""
-    found = Transcript.from_json(store.read(store.transcript_path(video_id)))
-    requests = repair_requests(normalize_body(content, "Essay"), TranscriptIndex.from_snippets(found.snippets),
-                               link_video_id(video_id, found.source))
+async def _verify_draft_quotes(store, ledger, video_id: str, content: str, response_id: str,
+                               plan: PromptPlan, policy: str) -> tuple[list[dict], list[dict]]:
+    """Verify the draft's quotations now, while other videos' answers are awaited; under
+    ESSAYS_QUOTE_POLICY=repair, one re-write call per section whose quotations the transcript does
+    not confirm (the essay step verifies the result again).
+
+    Under the other policies nothing here needs the verdicts, but the essay step does: verifying
+    now leaves the transcript's index and each quotation's answer in the shared cache
+    (writing/quotes.py), so the essay step, on the run's critical path, only looks them up.
+    The verifying runs in a worker thread: on this loop, each answer's ~15 ms (30 quotations of
+    20,000 words) held back the next call of every other video whose answer came in the same
+    moment (8 at once: up to ~0.1 s per round of calls). bench/backfill.py --quotes measures it."""
+    body = normalize_body(content, "Essay")
+    if not find_quotations(body):
+        return [], []  # nothing to verify: not even the transcript is read
+    requests = await asyncio.to_thread(_verified_draft_requests, store, video_id, body, policy)
     if not requests:
         return [], []
     return await write_repairs(ledger=ledger, requests=requests, video_id=video_id, response_id=response_id,
                                prompt_revision=plan.prompt_revision, max_tokens=plan.essay_max_tokens)
+
+
+def _verified_draft_requests(store, video_id: str, body: str, policy: str) -> list:
+    """The repair requests of a draft (none unless the policy is repair), its quotations verified."""
+    found = Transcript.from_json(store.read(store.transcript_path(video_id)))
+    index, linked_video = LazyTranscriptIndex(found.snippets), link_video_id(video_id, found.source)
+    if policy != "repair":
+        verify_quotes(body, index, linked_video)  # the answers stay with the shared index
+        return []
+    return repair_requests(body, index, linked_video)
 
 
 def _response_metadata(record: dict, *, reused: bool) -> dict:

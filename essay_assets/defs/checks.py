@@ -17,7 +17,7 @@ from essay_assets.writing.quality import (
     length_problems,
     structure_problems,
 )
-from essay_assets.writing.quotes import TranscriptIndex, verbatim_problems
+from essay_assets.writing.quotes import LazyTranscriptIndex, verbatim_problems
 from essay_assets.writing.rendering import parse_essay
 from essay_assets.writing.repair import link_video_id
 
@@ -83,7 +83,7 @@ def quote_problems(store, video_id: str, body: str) -> list[str]:
     if stored is None:
         return ["no stored transcript to check the quotations against"]
     transcript = Transcript.from_json(stored)
-    index = TranscriptIndex.from_snippets(transcript.snippets)
+    index = LazyTranscriptIndex(transcript.snippets)  # built only if the body quotes
     linked = index.has_times and link_video_id(video_id, transcript.source) is not None
     return verbatim_problems(body, index, linked=linked)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from essay_assets.database_connections import keep_database_connections
 from essay_assets.run_process import tag_run_with_this_process
 from essay_assets.settings import Settings
 from essay_assets.storage.raw_store import RawStore
@@ -48,6 +49,8 @@ class EssaySettings(dg.ConfigurableResource):
             # The run worker names itself, so a run whose worker was killed with its code server
             # is found and failed by the next `essays` command (run_process.py).
             tag_run_with_this_process(context.instance, context.run)
+            # On PostgreSQL, the run's queries and events reuse connections instead of opening one each.
+            keep_database_connections(context.instance)
 
     def get(self) -> Settings:
         if self._settings is None:  # used outside a run (a test, a script): read on first use

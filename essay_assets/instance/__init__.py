@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from essay_assets.database_connections import keep_database_connections
+from essay_assets.instance.event_batches import enable_event_batches
 from essay_assets.redaction import redact
 from essay_assets.settings import POSTGRES_URL_VARIABLE, Settings, SettingsError
 from essay_assets.storage.file_locks import require_working_locks
@@ -166,6 +168,9 @@ def ensure_dagster_home(settings: Settings) -> Path:
         # Dagster reads the URL from this variable (dagster.yaml names it); settings given by a
         # caller rather than the environment must reach it too.
         os.environ[POSTGRES_URL_VARIABLE] = settings.postgres_url
+        # dagster-postgres writes event batches natively; without them a run opens a connection
+        # per event (the SQLite event log sets this itself where it is created).
+        enable_event_batches()
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     return home
 
@@ -240,6 +245,7 @@ def open_instance(settings: Settings) -> "dg.DagsterInstance":
                 else instance_lock(home))
         with lock:
             instance = dg.DagsterInstance.get()
+            keep_database_connections(instance)  # PostgreSQL: a connection per query otherwise
             # Touch each storage so each database is created and stamped while the lock is held.
             instance.get_runs(limit=1)
             instance.get_dynamic_partitions("videos")

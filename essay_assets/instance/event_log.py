@@ -46,18 +46,9 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._serdes import ConfigurableClassData
 
+from essay_assets.instance.event_batches import enable_event_batches
+
 DEFAULT_OPEN_RUN_SHARDS = 8
-# Dagster reads this variable at every event: above 0 it hands a run's planned events and a
-# ranged step's materializations to `store_event_batch` in batches of this size.
-EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"
-EVENT_BATCH_SIZE = 500
-
-
-def enable_event_batches() -> None:
-    """Let Dagster hand events over in batches in this process (and in the processes it
-    starts), unless the user chose a size. Called where this storage is created, so batches
-    go only to a storage that writes them in one transaction."""
-    os.environ.setdefault(EVENT_BATCH_SIZE_VARIABLE, str(EVENT_BATCH_SIZE))
 
 
 def default_base_dir() -> str:

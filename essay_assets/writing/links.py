@@ -56,10 +56,21 @@ def urls_in_text(text: str) -> frozenset[str]:
     """The URLs written in `text`, without the sentence punctuation that follows them."""
     # Only words with a dot inside can be URLs; running the pattern over the whole transcript
     # would cost ~10 ms per 20,000 words.
-    candidates = {_WORD_AT.search(text, text.rfind(" ", 0, dot.start()) + 1).group(0)
+    candidates = {_WORD_AT.search(text, _word_start(text, dot.start())).group(0)
                   for dot in _DOT_IN_WORD.finditer(text)}
     return frozenset(url.rstrip(_URL_TAIL) for word in candidates for url in TRANSCRIPT_URL_RE.findall(word)
                      if url.rstrip(_URL_TAIL))
+
+
+# What ends the word before a dot. Captions are joined with line breaks: a URL that opens a
+# caption line follows "\n", not " " (a space-only search missed it, and the essay lost a link
+# the speaker gave).
+_WORD_BREAKS = (" ", "\n", "\t", "\r", "\xa0")
+
+
+def _word_start(text: str, position: int) -> int:
+    """Where the whitespace-delimited word holding `position` starts."""
+    return max(text.rfind(space, 0, position) for space in _WORD_BREAKS) + 1
 
 
 def url_key(url: str) -> str:
@@ -71,9 +82,16 @@ def url_key(url: str) -> str:
     return host.lower() + (slash + rest).rstrip("/")
 
 
+# `quote_url`'s own form: recognised without parsing (a re-written section is cleaned again with
+# every verified quotation's link in it, ~0.25 ms each through `parse_video_ref`).
+_OWN_QUOTE_URL_RE = re.compile(r"https://www\.youtube\.com/watch\?v=([A-Za-z0-9_-]{11})&t=\d+s")
+
+
 def is_allowed_url(url: str, *, video_id: str | None, allowed_keys: frozenset[str]) -> bool:
-    if video_id and _names_video(url, video_id):
-        return True
+    if video_id:
+        own = _OWN_QUOTE_URL_RE.fullmatch(url)
+        if own and own.group(1) == video_id or _names_video(url, video_id):
+            return True
     return url_key(url) in allowed_keys
 
 

@@ -27,7 +27,7 @@ from essay_assets.storage.files import atomic_write_text
 from essay_assets.storage.raw_store import RawStore
 from essay_assets.storage.warehouse import utc_now
 from essay_assets.writing.cleanup import publishable_body
-from essay_assets.writing.quotes import TranscriptIndex
+from essay_assets.writing.quotes import LazyTranscriptIndex
 from essay_assets.writing.rendering import essay_title, normalize_body, render_essay
 from essay_assets.writing.repair import (
     CheckedEssay,
@@ -161,7 +161,8 @@ def publish_essay(settings: Settings, store: RawStore, video_id: str, revision: 
     # The raw answer stays as the model wrote it (in the ledger and the response record); what is
     # published is the verified body: foreign links out, quotations checked (README "How quotes are verified").
     policy = settings.resolved_quote_policy
-    quotes = check_essay(body, TranscriptIndex.from_snippets(transcript.snippets),
+    # No index unless the body quotes: removing foreign links needs only the transcript's URLs.
+    quotes = check_essay(body, LazyTranscriptIndex(transcript.snippets),
                          video_id=link_video_id(video_id, transcript.source), policy=policy,
                          repairs=response.get("repairs") or ())
     if policy == "fail" and quotes.unverified:

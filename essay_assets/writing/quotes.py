@@ -13,7 +13,8 @@ one character, so exact search is one `str.find` whose position is the token ind
 only scores quotations that failed exact search, within windows found by exact word-run
 anchors. A run asks about one transcript three times (llm_response under the repair policy, the
 essay step, the essay check): `TranscriptIndex.from_snippets` shares one index per transcript
-among recent callers, and each index remembers its answers.
+among recent callers, and each index remembers its answers. A body without quotations needs no
+index at all: `LazyTranscriptIndex` builds one only when a quotation asks for it.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ from essay_assets.writing.links import (
 )
 
 __all__ = [
-    "LINK_TOLERANCE_S", "MAX_ELLIPSIS_GAP_WORDS", "MIN_QUOTE_WORDS", "QuoteMatch", "QuoteOutcome", "Quotation",
-    "TranscriptIndex", "VerifiedBody", "clean_links", "closest_passage", "find_quotations", "match_quote",
-    "quote_link", "quote_url", "strip_model_timestamps", "unquote", "verbatim_problems", "verify_quotes",
+    "LINK_TOLERANCE_S", "MAX_ELLIPSIS_GAP_WORDS", "MIN_QUOTE_WORDS", "AnyIndex", "LazyTranscriptIndex", "QuoteMatch",
+    "QuoteOutcome", "Quotation", "TranscriptIndex", "VerifiedBody", "built_index", "clean_links", "closest_passage",
+    "find_quotations", "match_quote", "quote_link", "quote_url", "strip_model_timestamps", "unquote",
+    "verbatim_problems", "verify_quotes",
 ]
 
 MIN_QUOTE_WORDS = 2  # "x" with one word is a term in scare quotes, not a quotation
@@ -185,17 +187,10 @@ class TranscriptIndex:
     def from_snippets(cls, snippets: Sequence[Mapping]) -> TranscriptIndex:
         """The index of these snippets, shared with every other caller in this process that asks
         for the same texts and start times while it is among the recently built ones."""
-        try:  # the usual snippets, read with C-level `map`s
-            texts = list(map(_TEXT, snippets))
-            joined = "\n".join(texts)
-            starts = tuple(map(float, map(_START, snippets)))
-        except (KeyError, TypeError, ValueError):  # no text, None, a number as text, "" as start
-            texts = [str(snippet.get("text") or "") for snippet in snippets]
-            joined = "\n".join(texts)
-            starts = tuple(float(snippet.get("start") or 0.0) for snippet in snippets)
-        if "\r" in joined or joined.count("\n") != len(texts) - 1:  # line breaks inside a snippet
-            texts = [text.replace("\r", " ").replace("\n", " ") for text in texts]
-            joined = "\n".join(texts)
+        return cls._shared(*_read_snippets(snippets))
+
+    @classmethod
+    def _shared(cls, texts: list[str], joined: str, starts: tuple[float, ...]) -> TranscriptIndex:
         # The key is the content itself, not a digest of it: no collisions, and a dict hashes the
         # string in one C pass (~0.1 ms for 20,000 words); it costs the cache one more copy of the text.
         return _RECENT_INDEXES.get_or_build((joined, starts), lambda: cls._build(texts, joined, starts))
@@ -216,6 +211,11 @@ class TranscriptIndex:
     def forget_recent() -> None:
         """Drop every shared index (benchmarks time a first build with it)."""
         _RECENT_INDEXES.clear()
+
+    @staticmethod
+    def recent_count() -> int:
+        """How many indexes are shared now: after `forget_recent`, how many were built since."""
+        return len(_RECENT_INDEXES)
 
     @property
     def token_count(self) -> int:
@@ -274,6 +274,65 @@ class TranscriptIndex:
         return " ".join(words)
 
 
+def _read_snippets(snippets: Sequence[Mapping]) -> tuple[list[str], str, tuple[float, ...]]:
+    """Each snippet's text (line breaks inside it as spaces), the texts joined by "\n", and the
+    start times: what an index is built from and shared by."""
+    try:  # the usual snippets, read with C-level `map`s
+        texts = list(map(_TEXT, snippets))
+        joined = "\n".join(texts)
+        starts = tuple(map(float, map(_START, snippets)))
+    except (KeyError, TypeError, ValueError):  # no text, None, a number as text, "" as start
+        texts = [str(snippet.get("text") or "") for snippet in snippets]
+        joined = "\n".join(texts)
+        starts = tuple(float(snippet.get("start") or 0.0) for snippet in snippets)
+    if "\r" in joined or joined.count("\n") != len(texts) - 1:  # line breaks inside a snippet
+        texts = [text.replace("\r", " ").replace("\n", " ") for text in texts]
+        joined = "\n".join(texts)
+    return texts, joined, starts
+
+
+class LazyTranscriptIndex:
+    """A transcript whose `TranscriptIndex` is built (or found among the shared ones) only when
+    a quotation needs it.
+
+    Most essays of a run may quote nothing, and a body without quotations needs only what the
+    transcript's text says at a glance: its URLs (links to keep) and whether it has times. Both
+    are read here exactly as `TranscriptIndex` reads them, so every function taking an index
+    gives the same answers with this one; `verify_quotes`, `verbatim_problems`, `check_essay` and
+    `repair_requests` ask for `index` only when the body holds a quotation."""
+
+    def __init__(self, snippets: Sequence[Mapping]) -> None:
+        self._snippets = snippets
+
+    @cached_property
+    def _read(self) -> tuple[list[str], str, tuple[float, ...]]:
+        return _read_snippets(self._snippets)
+
+    @cached_property
+    def urls(self) -> frozenset[str]:
+        return urls_in_text(self._read[1])
+
+    @cached_property
+    def has_times(self) -> bool:
+        return any(start != 0 for start in self._read[2])
+
+    @cached_property
+    def index(self) -> TranscriptIndex:
+        return TranscriptIndex._shared(*self._read)
+
+    @property
+    def is_built(self) -> bool:
+        return "index" in self.__dict__
+
+
+AnyIndex = TranscriptIndex | LazyTranscriptIndex
+
+
+def built_index(index: AnyIndex) -> TranscriptIndex:
+    """The index itself, built now if it was lazy."""
+    return index.index if isinstance(index, LazyTranscriptIndex) else index
+
+
 class _RecentIndexes:
     """The indexes of the most recently used transcripts, up to about `max_bytes` of memory in
     all: llm_response, the essay step and the essay check of one run (one process: the
@@ -307,6 +366,9 @@ class _RecentIndexes:
         with self._lock:
             self._indexes.clear()
             self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._indexes)
 
 
 def _held_bytes(characters: int, distinct_words: int) -> int:
@@ -579,23 +641,29 @@ class VerifiedBody:
     outcomes: tuple[QuoteOutcome, ...]  # in body order, verified ones with verdict "verified"
     unverified: tuple[Quotation, ...]  # spans (in the returned body) of quotations that did not verify
     unverified_matches: tuple[QuoteMatch, ...] = ()  # why each of `unverified` failed (same order)
+    # Every quotation of the draft as verified, its model timestamps stripped (spans in that text,
+    # not in `body`), so a caller need not find them again.
+    found: tuple[Quotation, ...] = ()
 
 
 _SENTENCE_END = ".!?"
 _TRAILING_PUNCTUATION = ".,;:!?"
 
 
-def verify_quotes(body: str, index: TranscriptIndex, video_id: str | None) -> VerifiedBody:
+def verify_quotes(body: str, index: AnyIndex, video_id: str | None) -> VerifiedBody:
     """Rewrite every verified quotation in the transcript's words, followed by a link to its moment
     (only when the transcript has times and the video is known); leave the others untouched and
-    report them. Idempotent on its own output."""
+    report them. Idempotent on its own output. A lazy index is built only if a quotation is found."""
     body = strip_model_timestamps(body)
     pieces: list[str] = []
     outcomes: list[QuoteOutcome] = []
     unverified: list[Quotation] = []
     unverified_matches: list[QuoteMatch] = []
     cursor = 0
-    for quotation in find_quotations(body):
+    quotations = find_quotations(body)
+    if quotations:
+        index = built_index(index)
+    for quotation in quotations:
         pieces.append(body[cursor:quotation.start])
         new_start = sum(map(len, pieces))
         drafted = body[quotation.start:quotation.end]
@@ -615,7 +683,8 @@ def verify_quotes(body: str, index: TranscriptIndex, video_id: str | None) -> Ve
         outcomes.append(QuoteOutcome(drafted=drafted, published=published, verdict="verified", score=match.score,
                                      start_s=match.start_s, link=link, reason=""))
     pieces.append(body[cursor:])
-    return VerifiedBody("".join(pieces), tuple(outcomes), tuple(unverified), tuple(unverified_matches))
+    return VerifiedBody("".join(pieces), tuple(outcomes), tuple(unverified), tuple(unverified_matches),
+                        tuple(quotations))
 
 
 def _published_words(transcript_text: str, drafted_text: str) -> str:
@@ -649,12 +718,16 @@ def unquote(body: str, quotations: Sequence[Quotation],
     return body, tuple(reversed(outcomes))
 
 
-def verbatim_problems(body: str, index: TranscriptIndex, *, linked: bool) -> list[str]:
+def verbatim_problems(body: str, index: AnyIndex, *, linked: bool) -> list[str]:
     """What an independent reader of a published essay would object to: a quotation that does not
     match the transcript, or whose link is missing (`linked`), present (not `linked`), or more than
-    LINK_TOLERANCE_S from the moment the quotation starts."""
+    LINK_TOLERANCE_S from the moment the quotation starts. A lazy index is built only if a
+    quotation is found."""
     problems = []
-    for quotation in find_quotations(body):
+    quotations = find_quotations(body)
+    if quotations:
+        index = built_index(index)
+    for quotation in quotations:
         verified, start_s = _verified_start(index, quotation.text)
         shown = quotation.text if len(quotation.text) <= 80 else quotation.text[:77] + "..."
         if not verified:

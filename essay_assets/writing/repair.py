@@ -28,13 +28,13 @@ from rapidfuzz import fuzz
 from essay_assets.intake.video_refs import VIDEO_ID_RE
 from essay_assets.model_calls.ledger import CallLedger
 from essay_assets.writing.quotes import (
+    AnyIndex,
     QuoteMatch,
     QuoteOutcome,
-    TranscriptIndex,
     VerifiedBody,
+    built_index,
     clean_links,
     closest_passage,
-    find_quotations,
     strip_model_timestamps,
     unquote,
     verify_quotes,
@@ -122,9 +122,10 @@ class RepairRequest:
     problems: tuple[QuoteProblem, ...]
 
 
-def repair_requests(body: str, index: TranscriptIndex, video_id: str | None) -> list[RepairRequest]:
+def repair_requests(body: str, index: AnyIndex, video_id: str | None) -> list[RepairRequest]:
     """One request per `## ` section holding quotations the transcript does not confirm.
-    `body` is the normalized draft; quotations before the first section are simply unquoted."""
+    `body` is the normalized draft; quotations before the first section are simply unquoted.
+    A lazy index is built only if the draft holds a quotation."""
     cleaned, _ = clean_links(body, video_id=video_id, allowed_urls=index.urls)
     verified = verify_quotes(cleaned, index, video_id)
     found = sections(verified.body)
@@ -133,7 +134,7 @@ def repair_requests(body: str, index: TranscriptIndex, video_id: str | None) -> 
         number = section_at(found, quotation.start)
         if number is not None:
             grouped.setdefault(number, []).append(
-                QuoteProblem(quotation.text, match.reason, closest_passage(index, quotation.text)))
+                QuoteProblem(quotation.text, match.reason, closest_passage(built_index(index), quotation.text)))
     return [RepairRequest(number, found[number].heading,
                           verified.body[found[number].start:found[number].end].strip(), tuple(problems))
             for number, problems in sorted(grouped.items())]
@@ -241,7 +242,7 @@ class _Found:
     match: QuoteMatch | None  # when not
 
 
-def _verify(body: str, index: TranscriptIndex, video_id: str | None) -> tuple[VerifiedBody, list[_Found]]:
+def _verify(body: str, index: AnyIndex, video_id: str | None) -> tuple[VerifiedBody, list[_Found]]:
     stripped = strip_model_timestamps(body)
     found_sections = sections(stripped)
     verified = verify_quotes(body, index, video_id)
@@ -249,7 +250,7 @@ def _verify(body: str, index: TranscriptIndex, video_id: str | None) -> tuple[Ve
     items = []
     # verify_quotes walks the same quotations in the same order: each is either its next outcome
     # or its next unverified quotation (identical words always get the same verdict).
-    for quotation in find_quotations(stripped):
+    for quotation in verified.found:  # the quotations of `stripped`, found once by verify_quotes
         section = section_at(found_sections, quotation.start)
         marked = stripped[quotation.start:quotation.end]
         if unverified and unverified[0][0].text == quotation.text:
@@ -259,9 +260,10 @@ def _verify(body: str, index: TranscriptIndex, video_id: str | None) -> tuple[Ve
     return verified, items
 
 
-def check_essay(body: str, index: TranscriptIndex, *, video_id: str | None, policy: str,
+def check_essay(body: str, index: AnyIndex, *, video_id: str | None, policy: str,
                 repairs: Sequence[Mapping[str, Any]] = ()) -> CheckedEssay:
-    """The essay as it may be published, under `policy` (repair | unquote | fail).
+    """The essay as it may be published, under `policy` (repair | unquote | fail). A lazy
+    `index` is built only if the body (or a re-written section) holds a quotation.
 
     `video_id` is the video quotations link to (None: no links; see `link_video_id`). `repairs`
     are the re-written sections stored by `llm_response` (used only by the repair policy)."""

@@ -373,3 +373,30 @@ def test_a_ui_run_killed_with_the_whole_ui_is_failed_by_the_next_essays_command(
     runs = instance_runs()
     assert runs[run_id] == dg.DagsterRunStatus.FAILURE
     assert run_id not in llm_pool().active_run_ids
+
+
+_STUBBORN_CHILD = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(120)"
+_UNTIL_SIGNAL = """
+import sys
+from essay_assets.cli.main import _run_until_signal
+sys.exit(_run_until_signal([sys.executable, "-c", %r], grace_s=2))
+""" % _STUBBORN_CHILD
+
+
+def test_a_dagster_dev_that_will_not_stop_is_killed_when_the_grace_period_ends():
+    """SIGTERM reaches `essays ui` while it waits for its child: the grace period starts then (a
+    blocking wait used to resume after the handler, so the grace never started), and the child,
+    which ignores SIGTERM as a dagster dev slow to shut down would, is killed with its group."""
+    process = subprocess.Popen([sys.executable, "-c", _UNTIL_SIGNAL], stdout=subprocess.PIPE, text=True,
+                               cwd=ROOT, start_new_session=True)
+    try:
+        assert process.stdout.readline().strip() == "up"  # the child runs, `essays ui` waits on it
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        assert code == 143  # 128 + SIGTERM, as a shell reports a command ended by it
+        assert time.monotonic() - signalled < 15  # the 2 s grace, not the child's 120 s sleep
+        assert process.stdout.read() == ""  # the child is gone: nothing holds the pipe open
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
