@@ -199,9 +199,13 @@ def cmd_ui(args, settings: Settings) -> int:
 
 
 POLL_S = 0.2  # how often `essays ui` looks whether dagster dev has ended, or its grace period has
+# dagster dev stops its webserver and then its daemon, giving each up to 60 s before killing it,
+# and removes its temp files and sockets last: a shorter grace would kill it in the middle of that
+# on a loaded machine (which the grace, once it really started, did) and leave them behind.
+UI_STOP_GRACE_S = 130.0
 
 
-def _run_until_signal(command: list[str], grace_s: float = 30.0) -> int:
+def _run_until_signal(command: list[str], grace_s: float = UI_STOP_GRACE_S) -> int:
     """Run `dagster dev` in its own process group; SIGTERM/SIGINT are passed on and waited for.
 
     Killed with essays (the default SIGTERM action), dagster dev and its webserver, daemon and

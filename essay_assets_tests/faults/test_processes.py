@@ -215,7 +215,7 @@ def test_essays_ui_stopped_with_sigterm_leaves_no_process_and_no_temp_files(tmp_
                 return False
         wait_until(up, 180, "the webserver's /server_info", interval=1)
         process.send_signal(signal.SIGTERM)
-        code, out, err = finish(process, timeout=60)
+        code, out, err = finish(process, timeout=180)  # dagster dev may take up to 2 × 60 s (cli/main.py)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
