@@ -1,7 +1,8 @@
 """The persistent Dagster instance the CLI, the UI and the schedule share.
 
 This folder is the one place that touches Dagster's private internals (event_log.py: a
-subclass of Dagster's SQLite event log), so a Dagster upgrade that moves them breaks here only.
+subclass of Dagster's SQLite event log; step_metadata.py: a step's metadata accumulator), so a
+Dagster upgrade that moves them breaks here only.
 With ESSAYS_POSTGRES_URL set the instance keeps everything in PostgreSQL through dagster-postgres,
 and nothing SQLite-specific of ours is loaded: dagster.yaml then names no event log of ours, and
 the migration lock is the database's, not DAGSTER_HOME's file lock.
