@@ -36,7 +36,7 @@ from essay_assets.instance import (
     instance_template,
 )
 from essay_assets.settings import POSTGRES_URL_VARIABLE
-from testkit.processes import stop_process_group
+from testkit.processes import descendant_process_groups, stop_process_group
 
 ESSAY_ASSETS = ("transcript", "essay_prompt", "llm_response", "essay")
 REPOSITORY_NAME = "__repository__"
@@ -180,12 +180,16 @@ class DagsterDev:
         """Every process group, the last started first (the code server, which runs the runs, last)."""
         procs, self._procs, self.proc = self._procs, [], None
         for proc in reversed(procs):
+            # Groups of its own that a process started (`essays ui`'s dagster dev), which a kill of
+            # this group would leave running if the process did not stop them in time.
+            own_sessions = descendant_process_groups(proc.pid) if proc.poll() is None else set()
             stop_process_group(proc, signal.SIGTERM, timeout_s)
             # children that outlived the leader (run workers) are in the same group
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            for group in {proc.pid} | own_sessions:
+                try:
+                    os.killpg(group, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         for log_file in self._log_files:
             log_file.close()
         self._log_files = []

@@ -44,3 +44,25 @@ def process_group_cpu_s(pgids: set[int]) -> float:
         if int(fields[2]) in pgids:
             total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
     return total / ticks
+
+
+def descendant_process_groups(pid: int) -> set[int]:
+    """Process groups of `pid`'s living descendants that are not `pid`'s own: a child started in a
+    session of its own (`essays ui` starts dagster dev so) survives a kill of its parent's group."""
+    parents: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[2])))
+    groups, todo = set(), [pid]
+    while todo:
+        for child, group in parents.get(todo.pop(), []):
+            groups.add(group)
+            todo.append(child)
+    return groups - {pid}
