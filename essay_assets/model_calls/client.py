@@ -52,6 +52,9 @@ class Endpoint:
     api_key: str | None  # only for the embedded server; hosted keys stay in the environment
     is_local: bool
     sampling: dict = dataclasses.field(default_factory=dict)  # extra completion arguments
+    # Added for answers that must be plain prose (an essay section), where the server can
+    # enforce it; hosted APIs have no such argument, so theirs is empty.
+    prose_sampling: dict = dataclasses.field(default_factory=dict)
 
     def describe(self) -> str:
         return f"{self.model}" + (f" at {self.api_base}" if self.api_base else "")
@@ -62,7 +65,7 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
         from essay_assets.model_calls import local_model
 
         return Endpoint(settings.model, "openai/local-smollm2", local_model.api_base(), "local", True,
-                        local_model.SAMPLING)
+                        local_model.SAMPLING, local_model.PROSE_SAMPLING)
     return Endpoint(settings.model, settings.model, settings.api_base, None, False)
 
 
@@ -132,9 +135,11 @@ async def call_model(
     *,
     settings: Settings,
     max_tokens: int,
+    prose_only: bool = False,
     on_failed_attempt: Callable[[ModelCallError, int, int], None] | None = None,
 ) -> CallOutcome:
     """One chat completion, retried with exponential backoff and jitter on transient errors.
+    `prose_only` adds the endpoint's prose sampling (no markup can be sampled), if it has any.
     `on_failed_attempt(error, elapsed_ms, attempt)` hears of every failed attempt, so each
     request sent gets its ledger row."""
     litellm = litellm_module()
@@ -147,7 +152,7 @@ async def call_model(
         # Reasoning models (o-series, gpt-5*) reject temperature != 1 with UnsupportedParamsError;
         # let litellm drop what the model does not take instead of failing every call.
         drop_params=True,
-        **endpoint.sampling,
+        **(merged_sampling(endpoint.sampling, endpoint.prose_sampling) if prose_only else endpoint.sampling),
     )
     if endpoint.api_base:
         kwargs["api_base"] = endpoint.api_base
@@ -181,6 +186,15 @@ async def call_model(
         elapsed_ms = int((time.monotonic() - started) * 1000)
         return _outcome(response, endpoint, settings, elapsed_ms, attempt)
     raise AssertionError("unreachable")
+
+
+def merged_sampling(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` on top; `extra_body` (arguments litellm sends as they are) is merged
+    key by key, so the prose grammar does not drop the repeat penalty."""
+    merged = {**base, **extra}
+    if "extra_body" in base and "extra_body" in extra:
+        merged["extra_body"] = {**base["extra_body"], **extra["extra_body"]}
+    return merged
 
 
 def _final(error: ModelCallError, attempts: int, settings: Settings, out_of_time: bool) -> ModelCallError:

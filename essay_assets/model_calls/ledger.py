@@ -150,9 +150,11 @@ class CallLedger:
 
     async def call(self, *, video_id: str, response_id: str, stage: str, chunk_index: int | None,
                    prompt_revision: int, messages: list[dict[str, str]], max_tokens: int,
-                   attempt: int = 0) -> tuple[str, dict[str, Any]]:
+                   attempt: int = 0, prose_only: bool = False) -> tuple[str, dict[str, Any]]:
         """`attempt` > 0 asks the same request anew (its stored answer was unusable): a new
-        key, so the stored answer is not handed back; attempt 0 keeps the key it always had."""
+        key, so the stored answer is not handed back; attempt 0 keeps the key it always had.
+        `prose_only` (see client.call_model) is not part of the key: it changes how the answer
+        is sampled, not what was asked, so answers stored before it are still reused."""
         request = {"model": self.endpoint.model, "messages": messages, "max_tokens": max_tokens,
                    "temperature": self.settings.temperature, "response_id": response_id}
         request_key = stable_hash(request if attempt == 0 else {**request, "attempt": attempt})
@@ -173,7 +175,7 @@ class CallLedger:
                         return self._reuse(stored)
                     ensure_room_for_answers(self.settings)  # never send what cannot be stored
                     outcome = await llm.call_model(
-                        self.endpoint, messages, settings=self.settings, max_tokens=max_tokens,
+                        self.endpoint, messages, settings=self.settings, max_tokens=max_tokens, prose_only=prose_only,
                         on_failed_attempt=lambda error, ms, attempt: self._record_failure(base_row, error, ms))
                     row = self._answered_row(base_row, outcome)
                     # The paid answer goes to disk first; the table row can always be rebuilt from it.

@@ -118,7 +118,7 @@ async def _write_essay(plan: PromptPlan, prompts: PromptSet, ledger: CallLedger,
         for attempt in range(1 + SECTION_RETRIES):
             text, row = await ledger.call(stage="essay_section", chunk_index=index, messages=section_messages,
                                           max_tokens=max(64, plan.essay_max_tokens // len(sections)),
-                                          attempt=attempt, **common)
+                                          attempt=attempt, prose_only=True, **common)
             rows.append(row)
             section = f"## {heading}\n\n{section_prose(text)}"
             # Cleaned with the sections before it, as publishing will: a repeat of them is no prose.
