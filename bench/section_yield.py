@@ -86,8 +86,14 @@ async def sample(samples: int, requests, max_tokens: int) -> dict[tuple[str, str
                 totals["empty"] += broken
                 totals["seconds"] += seconds
                 totals["tokens"] += outcome.usage.output_tokens or 0
-        print(f"{heading}: done", file=sys.stderr, flush=True)
+        for mode in MODES:  # as it goes: a section takes minutes
+            print(_row(heading, mode, results[(heading, mode)], samples), flush=True)
     return results
+
+
+def _row(heading: str, mode: str, r: dict[str, float], samples: int) -> str:
+    return (f"{heading:<30} {mode:<6} {int(r['empty']):>3}/{samples:<3} "
+            f"{r['seconds'] / samples:>7.2f} {r['tokens'] / r['seconds']:>6.1f}")
 
 
 def main() -> None:
@@ -101,16 +107,14 @@ def main() -> None:
     requests = section_requests(data_dir)
     settings = Settings.from_env()
     max_tokens = max(64, settings.essay_max_tokens // len(requests))  # as drafting sizes a section
-    results = asyncio.run(sample(args.samples, requests, max_tokens))
     print(f"{args.samples} answers per section and mode, max_tokens {max_tokens}, load {os.getloadavg()[0]:.1f}")
     print(f"{'section':<30} {'mode':<6} {'empty':>7} {'s/call':>7} {'tok/s':>6}")
+    results = asyncio.run(sample(args.samples, requests, max_tokens))
     for mode in MODES:
-        all_empty = sum(r["empty"] for (h, m), r in results.items() if m == mode)
-        for (heading, m), r in results.items():
-            if m == mode:
-                print(f"{heading:<30} {mode:<6} {int(r['empty']):>3}/{args.samples:<3} "
-                      f"{r['seconds'] / args.samples:>7.2f} {r['tokens'] / r['seconds']:>6.1f}")
-        print(f"{'all sections':<30} {mode:<6} {all_empty:>3}/{args.samples * len(requests):<3}")
+        totals = {key: sum(r[key] for (_, m), r in results.items() if m == mode)
+                  for key in ("empty", "seconds", "tokens")}
+        print(_row("all sections", mode, totals, args.samples * len(requests)))
+    print(f"load {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
