@@ -20,12 +20,12 @@ CONTEXT_WINDOW = 8192
 # penalties on repetition; llama.cpp's own repeat_penalty goes through extra_body.
 SAMPLING = {"frequency_penalty": 0.4, "extra_body": {"repeat_penalty": 1.1}}
 # An essay section is prose by contract ("No headings, no lists"), yet the 135M model answered
-# one in five section calls with an HTML table, a <script>, a code block or heading lines, which
-# cleanup must throw away: 22 of 120 answers were left empty (bench/section_yield.py), and a
-# section broken three times in a row failed the demo about once in thirty runs. llama.cpp's
+# one in six section calls with an HTML table, a <script>, a code block or heading lines, which
+# cleanup must throw away: 35 of 200 answers were left empty (bench/section_yield.py, figures in
+# docs/benchmarks.md), and a section broken three times in a row failed the demo. llama.cpp's
 # GBNF grammar makes the characters of markup impossible to sample: no < > # ` { } | * and no
 # [ ] except around a time marker like [12:30] or [1:02:03], which quotations need (prompt
-# rule). With it, 3 of 120 answers were empty.
+# rule). With it, 3 of 200 answers were empty, at the same speed.
 PROSE_GRAMMAR = r'root ::= ( [^<>#`\[\]{}|*] | "[" [0-9] [0-9]? ":" [0-9] [0-9] ( ":" [0-9] [0-9] )? "]" )+'
 PROSE_SAMPLING = {"extra_body": {"grammar": PROSE_GRAMMAR}}
 
