@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 
 
 def stop_process_group(proc: subprocess.Popen, first_signal: int, timeout_s: float) -> None:
@@ -30,7 +31,15 @@ def process_group_cpu_s(pgids: set[int]) -> float:
     PostgreSQL backend reaped by the postmaster). Linux /proc only; for benchmarks: diff two
     readings to get what a stretch of work cost the whole deployment."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    total = sum(sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+                for _, fields in _proc_stats() if int(fields[2]) in pgids)
+    return total / ticks
+
+
+def _proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, fields of /proc/<pid>/stat after the command name) for every living process. The
+    command name may hold spaces, so the fields start after its closing bracket: state is
+    fields[0], ppid fields[1], pgrp fields[2], utime fields[11]."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -39,27 +48,15 @@ def process_group_cpu_s(pgids: set[int]) -> float:
                 stat = handle.read().decode(errors="replace")
         except OSError:  # gone meanwhile
             continue
-        # Fields after the command name (which may hold spaces): state is field 3, pgrp 5, utime 14.
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) in pgids:
-            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    return total / ticks
+        yield int(entry.name), stat[stat.rindex(")") + 2:].split()
 
 
 def descendant_process_groups(pid: int) -> set[int]:
     """Process groups of `pid`'s living descendants that are not `pid`'s own: a child started in a
     session of its own (`essays ui` starts dagster dev so) survives a kill of its parent's group."""
     parents: dict[int, list[tuple[int, int]]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                stat = handle.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        parents.setdefault(int(fields[1]), []).append((int(entry.name), int(fields[2])))
+    for child, fields in _proc_stats():
+        parents.setdefault(int(fields[1]), []).append((child, int(fields[2])))
     groups, todo = set(), [pid]
     while todo:
         for child, group in parents.get(todo.pop(), []):
