@@ -32,13 +32,12 @@ sys.path.insert(0, str(REPO))
 from essay_assets.model_calls.client import call_model, resolve_endpoint  # noqa: E402
 from essay_assets.settings import Settings  # noqa: E402
 from essay_assets.writing.cleanup import broken_sections, clean_body  # noqa: E402
-from essay_assets.writing.drafting import _with_instruction  # noqa: E402
+from essay_assets.writing.drafting import section_messages  # noqa: E402
 from essay_assets.writing.prompts import (  # noqa: E402
     VideoContext,
     essay_from_notes_messages,
     essay_sections,
     load_prompts,
-    section_instruction,
 )
 from essay_assets.writing.rendering import parse_essay, section_prose  # noqa: E402
 
@@ -65,7 +64,7 @@ def section_requests(data_dir: Path) -> list[tuple[str, list[dict[str, str]], li
     messages = essay_from_notes_messages(prompts, video, notes)
     _, body = parse_essay((data_dir / "essays" / f"{VIDEO}.md").read_text())
     published = ["## " + part for part in body.split("\n## ")[1:]]
-    return [(heading, _with_instruction(messages, section_instruction(heading, description)), published[:index])
+    return [(heading, section_messages(messages, heading, description), published[:index])
             for index, (heading, description) in enumerate(essay_sections(prompts))]
 
 

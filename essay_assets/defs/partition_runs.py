@@ -144,4 +144,3 @@ class PartitionLoop:
         lines = [f"{video_id}: {redact(str(exc))}" for video_id, exc in self.failed.items()]
         lines += [f"{video_id}: skipped, an earlier stage failed" for video_id in self.skipped]
         return f"{self.stage} failed for {len(lines)} of {len(self.keys)} video(s):\n" + "\n".join(lines)
-

@@ -114,9 +114,9 @@ async def _write_essay(plan: PromptPlan, prompts: PromptSet, ledger: CallLedger,
     sections = essay_sections(prompts)
     parts: list[str] = []
     for index, (heading, description) in enumerate(sections):
-        section_messages = _with_instruction(messages, section_instruction(heading, description))
+        messages_for_section = section_messages(messages, heading, description)
         for attempt in range(1 + SECTION_RETRIES):
-            text, row = await ledger.call(stage="essay_section", chunk_index=index, messages=section_messages,
+            text, row = await ledger.call(stage="essay_section", chunk_index=index, messages=messages_for_section,
                                           max_tokens=max(64, plan.essay_max_tokens // len(sections)),
                                           attempt=attempt, prose_only=True, **common)
             rows.append(row)
@@ -136,7 +136,9 @@ def _still_broken(broken: list[str], answers: int) -> str:
             "stored (a re-run reuses them); `essays run --force-refresh <video>` asks the model anew.")
 
 
-def _with_instruction(messages: list[dict[str, str]], instruction: str) -> list[dict[str, str]]:
+def section_messages(messages: list[dict[str, str]], heading: str, description: str) -> list[dict[str, str]]:
+    """The whole-essay request turned into the request for one section."""
+    instruction = section_instruction(heading, description)
     last = messages[-1]["content"]
     assert last.endswith(WHOLE_ESSAY_INSTRUCTION), "essay messages end with the whole-essay instruction"
     return messages[:-1] + [{"role": "user", "content": last[: -len(WHOLE_ESSAY_INSTRUCTION)] + instruction}]
