@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 import requests
 
-from essay_assets.intake.oembed import fetch_oembed_metadata, oembed_session
+from essay_assets.intake.oembed import (
+    OEmbedLookups,
+    fetch_oembed_metadata,
+    oembed_session,
+)
 from essay_assets.intake.videos import VideoMetadata
 from essay_assets_tests.support.ports import closed_port
 from essay_assets_tests.support.youtube_feed_server import YouTubeFeedServer
@@ -66,3 +73,70 @@ def test_the_steps_session_goes_through_the_environments_proxy_unless_no_proxy_s
     monkeypatch.setenv("NO_PROXY", "oembed.example.invalid")
     with oembed_session(remote) as session:
         assert fetch_oembed_metadata("dQw4w9WgXcQ", base_url=remote, session=session, timeout=2) is None
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def oembed_requests(server) -> int:
+    return sum(1 for r in server.requests if r.path == "/oembed")
+
+
+@pytest.mark.parametrize("status", [503, 500, 429])
+def test_a_step_stops_asking_a_failing_service_for_a_while_then_asks_again(server, status):
+    """A video's lookup that finds the service itself failing pauses the step's lookups: the
+    videos of the next minute would fail alike (or add to a rate limit), so they are not asked,
+    and counted; after the pause, the service is asked again."""
+    server.oembed.update({"failing001": status, "recovered1": {"title": "Back", "author_name": "A channel"}})
+    clock = Clock()
+    with OEmbedLookups(server.oembed_url, pause_s=60, clock=clock) as lookups:
+        assert lookups.lookup("failing001") is None
+        assert [lookups.paused() for _ in range(3)] == [True, True, True]
+        assert oembed_requests(server) == 1
+        assert lookups.not_asked == 3
+        assert f"HTTP {status}" in lookups.summary() and "3 video(s) were not looked up" in lookups.summary()
+        clock.now += 60
+        assert not lookups.paused()
+        assert lookups.lookup("recovered1").title == "Back"
+        assert oembed_requests(server) == 2
+
+
+@pytest.mark.parametrize("answer", [404, 401, b"not json", {"no_title": True}])
+def test_an_answer_about_one_video_does_not_pause_the_lookups(server, answer):
+    server.oembed.update({"privatevid1": answer, "knownvideo1": {"title": "Known"}})
+    with OEmbedLookups(server.oembed_url) as lookups:
+        assert lookups.lookup("privatevid1") is None
+        assert not lookups.paused()
+        assert lookups.lookup("knownvideo1").title == "Known"
+        assert lookups.summary() is None  # nothing to tell
+    assert oembed_requests(server) == 2
+
+
+def test_an_unreachable_service_pauses_the_lookups():
+    url = f"http://127.0.0.1:{closed_port()}/oembed"
+    with OEmbedLookups(url, timeout=2) as lookups:
+        assert lookups.lookup("dQw4w9WgXcQ") is None
+        assert lookups.paused()
+        assert "could not be reached (ConnectionError)" in lookups.service_failure
+
+
+def test_a_service_that_never_answers_costs_one_timeout_not_one_per_video():
+    """A firewall that drops packets, or a server that accepts and never answers: each lookup
+    would wait out its timeout (10 s by default, per video). Only the first one waits."""
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/oembed"
+        with OEmbedLookups(url, timeout=0.5) as lookups:
+            started = time.monotonic()
+            assert lookups.lookup("dQw4w9WgXcQ") is None
+            assert [lookups.paused() for _ in range(20)] == [True] * 20
+            assert time.monotonic() - started < 5  # 20 more lookups would have waited 10 s
+            assert "could not be reached (ReadTimeout)" in lookups.service_failure

@@ -28,7 +28,7 @@ from essay_assets.defs.partition_runs import PartitionLoop, StageFailure
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.defs.resources import EssaySettings
 from essay_assets.intake import sources, youtube
-from essay_assets.intake.oembed import oembed_session
+from essay_assets.intake.oembed import OEmbedLookups
 from essay_assets.intake.transcripts import Transcript, TranscriptFileError
 from essay_assets.intake.videos import read_video_record
 from essay_assets.model_calls import client
@@ -145,12 +145,13 @@ def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySe
     if any(not store.response_path(v, prompt_revision).exists() for v in loop.keys):
         prefetch_litellm()  # a model will be called downstream: import its client meanwhile
     video_rows, transcript_rows = [], []
-    # One session for the step, the environment's settings read once: per video, either cost more than the lookup.
-    with oembed_session(settings.oembed_url) as session:
+    # One session for the step (reading the environment per video cost more than a lookup), and
+    # no lookups while oEmbed is down.
+    with OEmbedLookups(settings.oembed_url) as lookups:
         for video_id in loop.keys:
             with loop.attempt(video_id):
                 found = _fetch_transcript(settings, store, video_id)
-                video = sources.obtain_video_metadata(store, video_id, settings.oembed_url, session=session)
+                video = sources.obtain_video_metadata(store, video_id, lookups)
                 video_rows.append({**{k: video.get(k) for k in VIDEO_COLUMNS}, "updated_at": utc_now()})
                 transcript_rows.append({
                     "video_id": video_id, "source": found.source, "language_code": found.language_code,
@@ -166,6 +167,8 @@ def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySe
                     "video_title": video.get("title") or "", "content_sha256": found.content_sha256,
                     PARTITION_ROW_COUNT: 1,  # its row in `transcripts`
                 })
+    if (unasked := lookups.summary()) is not None:
+        context.log.warning(unasked)
     # One segment per table per step, not per video: the raw store already holds every transcript.
     warehouse.write("videos", video_rows)
     warehouse.write("transcripts", transcript_rows)

@@ -4,13 +4,19 @@ for videos that did not come from a followed feed."""
 from __future__ import annotations
 
 import http.client
+import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from essay_assets.intake.video_refs import watch_url
 from essay_assets.intake.videos import VideoMetadata
+from essay_assets.redaction import redact
 from essay_assets.settings import DEFAULT_OEMBED_URL
+
+# After the service fails as a whole, how long a step stops asking it (OEmbedLookups).
+PAUSE_AFTER_SERVICE_FAILURE_S = 60.0
 
 
 def oembed_session(base_url: str = DEFAULT_OEMBED_URL) -> requests.Session:
@@ -40,17 +46,27 @@ def fetch_oembed_metadata(
     videos with embedding disabled answer 401/403/404: metadata is a nicety, the essay
     does not depend on it, hence None rather than an exception.
     """
+    return _lookup(video_id, base_url, timeout, session or requests)[0]
+
+
+def _lookup(video_id: str, base_url: str, timeout: float, client) -> tuple[VideoMetadata | None, str | None]:
+    """The video's metadata (or None), and why the service itself failed, if it did: it could
+    not be reached, timed out, is rate-limiting (429) or failing (5xx). A 4xx or a bad body is
+    about this video only."""
     url = watch_url(video_id)
-    client = session or requests
     try:
         response = client.get(base_url, params={"url": url, "format": "json"}, timeout=timeout)
+        if response.status_code == 429 or response.status_code >= 500:
+            return None, f"it answered HTTP {response.status_code}"
         if response.status_code != 200:
-            return None
+            return None, None
         data = response.json()
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        return None, f"it could not be reached ({type(exc).__name__})"
     except (requests.RequestException, ValueError, http.client.HTTPException, OSError):
-        return None
+        return None, None
     if not isinstance(data, dict) or not isinstance(data.get("title"), str):
-        return None
+        return None, None
     return VideoMetadata(
         video_id=video_id,
         title=data["title"],
@@ -59,7 +75,55 @@ def fetch_oembed_metadata(
         published_at=None,
         url=url,
         channel_url=_str_or_none(data.get("author_url")),
-    )
+    ), None
+
+
+class OEmbedLookups:
+    """A step's oEmbed lookups: one session (oembed_session), and none sent while the service
+    is down. After a lookup finds the service unreachable, timing out, rate-limiting or failing,
+    the videos of the next `pause_s` seconds are not asked (`paused()`): they would fail alike,
+    each after up to `timeout` seconds (10 s per video when a firewall drops the packets: hours
+    for a backfill), or add to a rate limit. A video not asked is not remembered as unknown, so
+    the next run asks for it again."""
+
+    def __init__(self, base_url: str = DEFAULT_OEMBED_URL, *, timeout: float = 10,
+                 pause_s: float = PAUSE_AFTER_SERVICE_FAILURE_S, clock: Callable[[], float] = time.monotonic):
+        self.base_url = base_url
+        self.timeout = timeout
+        self.pause_s = pause_s
+        self.clock = clock
+        self.not_asked = 0  # videos skipped while paused
+        self.service_failure: str | None = None  # the last time the service itself failed, and how
+        self._paused_until = float("-inf")
+        self._session = oembed_session(base_url)
+
+    def __enter__(self) -> OEmbedLookups:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._session.close()
+
+    def paused(self) -> bool:
+        """True while the service is taken as down: do not ask (the caller counts it as not asked)."""
+        if self.clock() < self._paused_until:
+            self.not_asked += 1
+            return True
+        return False
+
+    def lookup(self, video_id: str) -> VideoMetadata | None:
+        found, failure = _lookup(video_id, self.base_url, self.timeout, self._session)
+        if failure is not None:
+            self.service_failure = f"oEmbed at {redact(self.base_url)}: {failure}"
+            self._paused_until = self.clock() + self.pause_s
+        return found
+
+    def summary(self) -> str | None:
+        """A line for the step's log when videos went unasked, else None."""
+        if not self.not_asked:
+            return None
+        return (f"{self.service_failure}; {self.not_asked} video(s) were not looked up while it was down "
+                f"(lookups pause {self.pause_s:g} s after such a failure). Their titles stay unknown for now; "
+                "the next run asks again. Check ESSAYS_OEMBED_URL and the network if this persists.")
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -13,10 +13,8 @@ import time
 from importlib import resources
 from typing import Any
 
-import requests
-
 from essay_assets.intake import youtube
-from essay_assets.intake.oembed import fetch_oembed_metadata
+from essay_assets.intake.oembed import OEmbedLookups
 from essay_assets.intake.transcripts import (
     Transcript,
     find_user_transcript,
@@ -77,11 +75,10 @@ def _fetch_from_youtube(settings: Settings, video_id: str, http_client) -> Trans
     )
 
 
-def obtain_video_metadata(store: RawStore, video_id: str, oembed_url: str, *,
-                          session: requests.Session | None = None) -> dict[str, Any]:
+def obtain_video_metadata(store: RawStore, video_id: str, lookups: OEmbedLookups) -> dict[str, Any]:
     """The transcript stage's lookup, stored for the later stages (intake.videos.read_video_record).
-    `session`: one HTTP session for a whole step's lookups (a new one per video cost more CPU
-    than the lookup itself)."""
+    `lookups`: the step's oEmbed client (one session for all its videos; none asked while the
+    service is down)."""
     path = store.video_metadata_path(video_id)
     stored = store.read(path)
     if stored is not None and stored.get("metadata_source") == "none" and stored.get("checked_at", 0) < time.time() - 86400:
@@ -91,8 +88,10 @@ def obtain_video_metadata(store: RawStore, video_id: str, oembed_url: str, *,
     if video_id == SAMPLE_VIDEO_ID:
         meta = json.loads(_sample_file(f"{SAMPLE_VIDEO_ID}.meta.json").read_text(encoding="utf-8"))
         record = {**_empty(video_id), **{k: meta.get(k) for k in _empty(video_id)}, "metadata_source": "sample"}
+    elif lookups.paused():  # oEmbed is down: not asked, so not stored either; the next run asks
+        return {**_empty(video_id), "metadata_source": "none"}
     else:
-        found = fetch_oembed_metadata(video_id, base_url=oembed_url, timeout=10, session=session)
+        found = lookups.lookup(video_id)
         if found is None:  # remembered for a day, so one run does not ask again for every stage
             record = {**_empty(video_id), "metadata_source": "none", "checked_at": time.time()}
             store.write(path, record, durable=False)  # a lookup again if a crash loses it
