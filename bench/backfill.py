@@ -11,6 +11,10 @@ at once. Ways to write the same 100 essays, measured side by side in one run:
 
 The physical bound is N * delay / concurrency = 100 * 2 / 8 = 25 s.
 
+Video titles: (a) asks oEmbed for each video's title at a refused port (each lookup fails at once),
+or with `--oembed-latency S` at a loopback oEmbed answering every title after S seconds, as
+YouTube's does after a round trip.
+
 What quote verification adds to the run (issue #13): `--quotes N` makes (a) two variants, run
 alternately on identical data, each with its own loopback model. (a_quoted): every essay carries
 N quotations of its transcript (testkit/openai_stub.py `QuotingEssay`: half genuine runs of 8-15
@@ -60,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from essay_assets_tests.support.youtube_feed_server import YouTubeFeedServer  # noqa: E402
 from testkit.dagster_dev import (  # noqa: E402
     ESSAY_ASSETS,
     DagsterDev,
@@ -268,6 +273,9 @@ def main() -> int:
     parser.add_argument("--quote-policy", default="unquote", choices=("unquote", "repair", "fail"),
                         help="ESSAYS_QUOTE_POLICY of both --quotes variants (default: unquote)")
     parser.add_argument("--quote-seed", type=int, default=0, help="seed of the --quotes quotations")
+    parser.add_argument("--oembed-latency", type=float, default=None, metavar="S",
+                        help="(a) looks titles up from a loopback oEmbed that answers each after S seconds (a "
+                             "round trip to YouTube), instead of a refused port")
     parser.add_argument("--sequential", nargs=2, metavar=("DATA", "API_BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sequential:
@@ -286,6 +294,11 @@ def main() -> int:
                                                                               seed=args.quote_seed)).start()
                for label, quoted in QUOTE_VARIANTS.items()} if args.quotes else {}
     postgres = PostgresServer().start() if args.postgres else None
+    oembed = None
+    if args.oembed_latency is not None:  # titles for every video, each after a round trip
+        oembed = YouTubeFeedServer().start()
+        oembed.oembed.update({v: {"title": f"Title of {v}", "author_name": "A channel"} for v in ids})
+        oembed.oembed_delay_s = args.oembed_latency
 
     def storage_env(label: str) -> dict[str, str]:
         """The instance in a fresh PostgreSQL database for the *_pg scenarios; SQLite otherwise."""
@@ -318,7 +331,8 @@ def main() -> int:
                     before = model.call_count
                     env = {**pipeline_env(data, home, model.base_url, args.concurrency), "PYTHONPATH": str(checkout),
                            **storage_env(label),
-                           **({"ESSAYS_QUOTE_POLICY": args.quote_policy} if quoting else {})}
+                           **({"ESSAYS_QUOTE_POLICY": args.quote_policy} if quoting else {}),
+                           **({"ESSAYS_OEMBED_URL": oembed.oembed_url} if oembed else {})}
                     db_before = process_group_cpu_s(database_groups(label))
                     r = run_child([sys.executable, "-m", "essay_assets.cli", "run", *ids], env, work, work / "cli.log")
                     if database_groups(label):  # what the run cost the database server too
@@ -387,6 +401,8 @@ def main() -> int:
             model.stop()
         if postgres is not None:
             postgres.stop()
+        if oembed is not None:
+            oembed.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 

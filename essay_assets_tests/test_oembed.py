@@ -9,6 +9,8 @@ import pytest
 import requests
 
 from essay_assets.intake.oembed import (
+    READ_AHEAD,
+    NotAsked,
     OEmbedLookups,
     fetch_oembed_metadata,
     oembed_session,
@@ -98,12 +100,13 @@ def test_a_step_stops_asking_a_failing_service_for_a_while_then_asks_again(serve
     clock = Clock()
     with OEmbedLookups(server.oembed_url, pause_s=60, clock=clock) as lookups:
         assert lookups.lookup("failing001") is None
-        assert [lookups.paused() for _ in range(3)] == [True, True, True]
+        for video_id in ("video000001", "video000002", "video000003"):
+            with pytest.raises(NotAsked):
+                lookups.lookup(video_id)
         assert oembed_requests(server) == 1
         assert lookups.not_asked == 3
         assert f"HTTP {status}" in lookups.summary() and "3 video(s) were not looked up" in lookups.summary()
         clock.now += 60
-        assert not lookups.paused()
         assert lookups.lookup("recovered1").title == "Back"
         assert oembed_requests(server) == 2
 
@@ -113,7 +116,6 @@ def test_an_answer_about_one_video_does_not_pause_the_lookups(server, answer):
     server.oembed.update({"privatevid1": answer, "knownvideo1": {"title": "Known"}})
     with OEmbedLookups(server.oembed_url) as lookups:
         assert lookups.lookup("privatevid1") is None
-        assert not lookups.paused()
         assert lookups.lookup("knownvideo1").title == "Known"
         assert lookups.summary() is None  # nothing to tell
     assert oembed_requests(server) == 2
@@ -123,7 +125,8 @@ def test_an_unreachable_service_pauses_the_lookups():
     url = f"http://127.0.0.1:{closed_port()}/oembed"
     with OEmbedLookups(url, timeout=2) as lookups:
         assert lookups.lookup("dQw4w9WgXcQ") is None
-        assert lookups.paused()
+        with pytest.raises(NotAsked):
+            lookups.lookup("video000001")
         assert "could not be reached (ConnectionError)" in lookups.service_failure
 
 
@@ -137,6 +140,52 @@ def test_a_service_that_never_answers_costs_one_timeout_not_one_per_video():
         with OEmbedLookups(url, timeout=0.5) as lookups:
             started = time.monotonic()
             assert lookups.lookup("dQw4w9WgXcQ") is None
-            assert [lookups.paused() for _ in range(20)] == [True] * 20
+            for number in range(20):
+                with pytest.raises(NotAsked):
+                    lookups.lookup(f"video{number:06d}")
             assert time.monotonic() - started < 5  # 20 more lookups would have waited 10 s
             assert "could not be reached (ReadTimeout)" in lookups.service_failure
+
+
+def test_prefetched_lookups_run_several_at_once_and_each_video_gets_its_own_answer(server):
+    videos = [f"video{number:06d}" for number in range(40)]
+    server.oembed.update({v: {"title": f"Title of {v}"} for v in videos[::2]})  # the others: 404
+    server.oembed_delay_s = 0.05
+    with OEmbedLookups(server.oembed_url, at_once=8) as lookups:
+        lookups.prefetch(videos)
+        answers = {v: lookups.lookup(v) for v in videos}
+    assert {v: a and a.title for v, a in answers.items()} == {
+        v: f"Title of {v}" if n % 2 == 0 else None for n, v in enumerate(videos)}
+    assert oembed_requests(server) == 40  # each video asked once, prefetched or not
+    assert 2 <= server.oembed_most_at_once <= 8
+
+
+def test_prefetching_reads_ahead_a_bounded_number_of_videos(server):
+    """However many videos a step has, only READ_AHEAD unanswered lookups are started ahead of
+    the loop: the rest start as the loop takes answers."""
+    server.oembed_delay_s = 0.2
+    videos = [f"video{number:06d}" for number in range(READ_AHEAD * 4)]
+    asked_for: list[str] = []
+
+    def to_prefetch():
+        for video_id in videos:
+            asked_for.append(video_id)
+            yield video_id
+
+    with OEmbedLookups(server.oembed_url, at_once=8) as lookups:
+        lookups.prefetch(to_prefetch())
+        assert len(asked_for) == READ_AHEAD
+        lookups.lookup(videos[0])
+        assert READ_AHEAD < len(asked_for) <= 2 * READ_AHEAD
+    assert len(asked_for) < len(videos)  # leaving the step cancels what was not started
+
+
+def test_a_prefetched_lookup_started_while_the_service_is_down_is_not_sent(server):
+    server.oembed.update({"failing001": 503})
+    with OEmbedLookups(server.oembed_url, at_once=4) as lookups:
+        assert lookups.lookup("failing001") is None
+        lookups.prefetch([f"video{number:06d}" for number in range(10)])
+        for number in range(10):
+            with pytest.raises(NotAsked):
+                lookups.lookup(f"video{number:06d}")
+    assert oembed_requests(server) == 1

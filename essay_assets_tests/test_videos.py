@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import dagster as dg
 import pytest
 
+from essay_assets.intake.oembed import LOOKUPS_AT_ONCE
 from essay_assets.intake.videos import (
     VideoMetadata,
     read_video_record,
@@ -81,32 +82,47 @@ def test_stages_after_the_transcript_never_ask_oembed(llm_server, data_dir, oemb
     assert fields["videoTitle"] is None
 
 
-def test_while_oembed_fails_the_run_asks_once_writes_every_essay_and_the_next_run_asks_the_rest(
+def test_while_oembed_fails_the_run_stops_asking_writes_every_essay_and_the_next_run_asks_the_rest(
         llm_server, data_dir, oembed):
-    """oEmbed failing as a whole (503): the transcript step asks for the first video, pauses its
-    lookups, and says so in its log; every essay is still written, without titles. Only the video
-    that was asked is remembered as unknown; the others are asked by the next run."""
-    videos = ["failvideo01", "failvideo02", "failvideo03"]
+    """oEmbed failing as a whole (503): once a lookup meets it, the transcript step asks no more
+    (only lookups already in flight, at most LOOKUPS_AT_ONCE, are answered) and says so in its log;
+    every essay is still written, without titles. Only the videos asked are remembered as
+    unknown; the others are asked by the next run, and their essays get their titles."""
+    videos = [f"failvideo{number:02d}" for number in range(LOOKUPS_AT_ONCE + 4)]
     for seed, video_id in enumerate(videos):
-        write_transcript(data_dir, video_id, words=500, seed=seed)
+        write_transcript(data_dir, video_id, words=300, seed=seed)
         oembed.oembed[video_id] = 503
     result = run_chain(videos)
     assert result.ok
-    assert sum(oembed_requests_per_video(oembed).values()) == 1
+    asked = set(oembed_requests_per_video(oembed))
+    assert 1 <= len(asked) <= LOOKUPS_AT_ONCE
     for video_id in videos:
         fields, _ = parse_essay((data_dir / "essays" / f"{video_id}.md").read_text())
         assert fields["videoTitle"] is None
     store = RawStore(Settings.from_env().raw_dir)
-    remembered = [v for v in videos if store.video_metadata_path(v).exists()]
-    assert len(remembered) == 1
+    assert {v for v in videos if store.video_metadata_path(v).exists()} == asked
     [run_id] = result.run_ids
     warnings = [e.message for e in dg.DagsterInstance.get().all_logs(run_id)
                 if e.level == logging.WARNING and "oEmbed" in (e.message or "")]
-    assert len(warnings) == 1 and "HTTP 503" in warnings[0] and "2 video(s) were not looked up" in warnings[0]
+    assert len(warnings) == 1 and "HTTP 503" in warnings[0]
+    assert f"{len(videos) - len(asked)} video(s) were not looked up" in warnings[0]
 
     for video_id in videos:
         oembed.oembed[video_id] = {"title": f"Title of {video_id}", "author_name": "A channel"}
     assert run_chain(videos).ok
-    assert oembed_requests_per_video(oembed) == {v: 1 for v in videos}  # the two not asked before, once each
+    assert oembed_requests_per_video(oembed) == {v: 1 for v in videos}  # those not asked before, once each
     titles = {v: parse_essay((data_dir / "essays" / f"{v}.md").read_text())[0]["videoTitle"] for v in videos}
-    assert titles == {v: None if v in remembered else f"Title of {v}" for v in videos}
+    assert titles == {v: None if v in asked else f"Title of {v}" for v in videos}
+
+
+def test_titles_are_looked_up_several_at_once(llm_server, data_dir, oembed):
+    videos = [f"slowtitle{number:02d}" for number in range(12)]
+    for seed, video_id in enumerate(videos):
+        write_transcript(data_dir, video_id, words=300, seed=seed)
+        oembed.oembed[video_id] = {"title": f"Title of {video_id}", "author_name": "A channel"}
+    oembed.oembed_delay_s = 0.2  # a round trip to YouTube
+    assert run_chain(videos).ok
+    assert oembed_requests_per_video(oembed) == {v: 1 for v in videos}
+    assert 2 <= oembed.oembed_most_at_once <= LOOKUPS_AT_ONCE
+    titles = {v: parse_essay((data_dir / "essays" / f"{v}.md").read_text())[0]["videoTitle"] for v in videos}
+    assert titles == {v: f"Title of {v}" for v in videos}

@@ -145,9 +145,10 @@ def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySe
     if any(not store.response_path(v, prompt_revision).exists() for v in loop.keys):
         prefetch_litellm()  # a model will be called downstream: import its client meanwhile
     video_rows, transcript_rows = [], []
-    # One session for the step (reading the environment per video cost more than a lookup), and
-    # no lookups while oEmbed is down.
+    # Titles are looked up a few at a time, ahead of the loop (one after another, their round
+    # trips would be most of this step), and not while oEmbed is down.
     with OEmbedLookups(settings.oembed_url) as lookups:
+        lookups.prefetch(v for v in loop.keys if sources.needs_metadata_lookup(store, v))
         for video_id in loop.keys:
             with loop.attempt(video_id):
                 found = _fetch_transcript(settings, store, video_id)

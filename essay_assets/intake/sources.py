@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from essay_assets.intake import youtube
-from essay_assets.intake.oembed import OEmbedLookups
+from essay_assets.intake.oembed import NotAsked, OEmbedLookups
 from essay_assets.intake.transcripts import (
     Transcript,
     find_user_transcript,
@@ -75,23 +75,32 @@ def _fetch_from_youtube(settings: Settings, video_id: str, http_client) -> Trans
     )
 
 
+def needs_metadata_lookup(store: RawStore, video_id: str) -> bool:
+    """Whether obtain_video_metadata would ask oEmbed for this video (for OEmbedLookups.prefetch)."""
+    return video_id != SAMPLE_VIDEO_ID and _current_record(store.read(store.video_metadata_path(video_id))) is None
+
+
+def _current_record(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored record, unless it says nothing was known and was written over a day ago: then oEmbed is asked again."""
+    if stored is not None and stored.get("metadata_source") == "none" and stored.get("checked_at", 0) < time.time() - 86400:
+        return None
+    return stored
+
+
 def obtain_video_metadata(store: RawStore, video_id: str, lookups: OEmbedLookups) -> dict[str, Any]:
     """The transcript stage's lookup, stored for the later stages (intake.videos.read_video_record).
-    `lookups`: the step's oEmbed client (one session for all its videos; none asked while the
-    service is down)."""
+    `lookups`: the step's oEmbed client (several lookups at once; none while the service is down)."""
     path = store.video_metadata_path(video_id)
-    stored = store.read(path)
-    if stored is not None and stored.get("metadata_source") == "none" and stored.get("checked_at", 0) < time.time() - 86400:
-        stored = None  # nothing was known a day ago: ask oEmbed again
-    if stored is not None:  # the feed sensor's record (or ours from an earlier run)
+    if _current_record(store.read(path)) is not None:  # the feed sensor's record (or ours from an earlier run)
         return read_video_record(store, video_id)
     if video_id == SAMPLE_VIDEO_ID:
         meta = json.loads(_sample_file(f"{SAMPLE_VIDEO_ID}.meta.json").read_text(encoding="utf-8"))
         record = {**_empty(video_id), **{k: meta.get(k) for k in _empty(video_id)}, "metadata_source": "sample"}
-    elif lookups.paused():  # oEmbed is down: not asked, so not stored either; the next run asks
-        return {**_empty(video_id), "metadata_source": "none"}
     else:
-        found = lookups.lookup(video_id)
+        try:
+            found = lookups.lookup(video_id)
+        except NotAsked:  # oEmbed is down: not asked, so not stored either; the next run asks
+            return {**_empty(video_id), "metadata_source": "none"}
         if found is None:  # remembered for a day, so one run does not ask again for every stage
             record = {**_empty(video_id), "metadata_source": "none", "checked_at": time.time()}
             store.write(path, record, durable=False)  # a lookup again if a crash loses it

@@ -10,7 +10,9 @@
 an ETag (a content hash) and Last-Modified, and `If-None-Match` with the current ETag
 gets `304 Not Modified`, like YouTube's CDN. An int is answered as that HTTP status.
 `GET /oembed?url=...watch?v=ID&format=json` answers `oembed[ID]`: a dict as JSON, bytes
-as-is, an int as that status; unknown IDs get 404. Requests are recorded in `.requests`.
+as-is, an int as that status; unknown IDs get 404, each after `oembed_delay_s` (a round trip);
+`oembed_most_at_once` is the most lookups it was answering at the same time. Requests are
+recorded in `.requests`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,6 +46,9 @@ class YouTubeFeedServer:
     def __init__(self) -> None:
         self.feeds: dict[str, Any] = {}
         self.oembed: dict[str, Any] = {}
+        self.oembed_delay_s = 0.0
+        self.oembed_most_at_once = 0
+        self._oembed_at_once = 0
         self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -97,7 +103,15 @@ def _make_handler(server: YouTubeFeedServer) -> type[BaseHTTPRequestHandler]:
             if parts.path == "/feeds/videos.xml":
                 self._feed(server.feeds.get(parts.query, 404))
             elif parts.path == "/oembed":
-                self._oembed(parse_qs(parts.query))
+                with server._lock:
+                    server._oembed_at_once += 1
+                    server.oembed_most_at_once = max(server.oembed_most_at_once, server._oembed_at_once)
+                try:
+                    time.sleep(server.oembed_delay_s)
+                    self._oembed(parse_qs(parts.query))
+                finally:
+                    with server._lock:
+                        server._oembed_at_once -= 1
             else:
                 self._send(404, b"not found", "text/plain")
 
