@@ -64,7 +64,6 @@ sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from essay_assets_tests.support.youtube_feed_server import YouTubeFeedServer  # noqa: E402
 from testkit.dagster_dev import (  # noqa: E402
     ESSAY_ASSETS,
     DagsterDev,
@@ -74,6 +73,7 @@ from testkit.openai_stub import LoopbackLLM, QuotingEssay  # noqa: E402
 from testkit.postgres import PostgresServer  # noqa: E402
 from testkit.processes import process_group_cpu_s  # noqa: E402
 from testkit.synthetic_transcripts import synthetic_snippets  # noqa: E402
+from testkit.youtube_feed_server import YouTubeFeedServer  # noqa: E402
 
 MODEL = "openai/gpt-4o"
 # (e)'s two variants: LITELLM_AT_LOAD, and where that puts litellm's import

@@ -8,7 +8,7 @@ from essay_assets.cli.main import main
 from essay_assets.defs.partitions import video_partitions
 from essay_assets.writing.rendering import parse_essay
 from essay_assets_tests.support.chain import write_transcript
-from essay_assets_tests.support.youtube_feed_server import YouTubeFeedServer, fixture
+from testkit.youtube_feed_server import YouTubeFeedServer, fixture
 
 PLAYLIST = "PLx0sYbCqOb8TBPRdmBHs5Iftvv9TPboYG"
 PLAYLIST_URL = f"https://www.youtube.com/playlist?list={PLAYLIST}"

@@ -15,7 +15,7 @@ from essay_assets.intake.feeds import (
 from essay_assets.intake.videos import VideoMetadata
 from essay_assets.settings import Settings
 from essay_assets_tests.support.ports import closed_port
-from essay_assets_tests.support.youtube_feed_server import (
+from testkit.youtube_feed_server import (
     YouTubeFeedServer,
     etag_of,
     fixture,

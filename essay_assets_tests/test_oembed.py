@@ -17,7 +17,7 @@ from essay_assets.intake.oembed import (
 )
 from essay_assets.intake.videos import VideoMetadata
 from essay_assets_tests.support.ports import closed_port
-from essay_assets_tests.support.youtube_feed_server import YouTubeFeedServer
+from testkit.youtube_feed_server import YouTubeFeedServer
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from essay_assets.settings import Settings
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.rendering import parse_essay
 from essay_assets_tests.support.chain import write_transcript
-from essay_assets_tests.support.youtube_feed_server import YouTubeFeedServer, fixture
 from testkit.dagster_dev import ESSAY_ASSETS, DagsterDev
 from testkit.openai_stub import LoopbackLLM
+from testkit.youtube_feed_server import YouTubeFeedServer, fixture
 
 BACKFILL_VIDEOS = ["splitvideo1", "splitvideo2", "splitvideo3"]
 CHANNEL = "UCq7zR3yDd0tTq_QZ8t2QeUw"

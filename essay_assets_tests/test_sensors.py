@@ -16,7 +16,7 @@ from essay_assets.defs.sensors import (
 )
 from essay_assets.intake.feeds import FollowFileError
 from essay_assets.intake.videos import VideoMetadata
-from essay_assets_tests.support.youtube_feed_server import YouTubeFeedServer, fixture
+from testkit.youtube_feed_server import YouTubeFeedServer, fixture
 
 CHANNEL = "UCq7zR3yDd0tTq_QZ8t2QeUw"
 PLAYLIST = "PLx0sYbCqOb8TBPRdmBHs5Iftvv9TPboYG"

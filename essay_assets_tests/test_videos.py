@@ -18,7 +18,7 @@ from essay_assets.settings import Settings
 from essay_assets.storage.raw_store import RawStore
 from essay_assets.writing.rendering import parse_essay
 from essay_assets_tests.support.chain import run_chain, write_transcript
-from essay_assets_tests.support.youtube_feed_server import YouTubeFeedServer
+from testkit.youtube_feed_server import YouTubeFeedServer
 
 KNOWN, UNKNOWN = "knownvideo1", "privatevid1"  # oEmbed answers the first, 404s the second
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeds"
+FIXTURES = Path(__file__).resolve().parents[1] / "essay_assets_tests" / "fixtures" / "feeds"  # recorded feeds
 LAST_MODIFIED = "Tue, 10 Feb 2026 17:05:00 GMT"
 
 
