@@ -46,7 +46,7 @@ CATEGORIES = [
     ("tokenizing (plans' token counts)", r"count_tokens|tiktoken|token_counter"),
     ("litellm: calls (request, response, its own cost)", r"litellm/|litellm_logging|openai/|httpx|aiohttp|_WorkItem"),
     ("raw store: JSON files", r"raw_store\.py|atomic_write_text"),
-    ("oEmbed lookups", r"fetch_oembed_metadata|OEmbedLookups"),
+    ("oEmbed lookups", r"OEmbedLookups|oembed\.py"),
     ("quotes: index, verify, repair requests", r"quotes\.py|repair\.py"),
     ("essay: clean, render, write files", r"publish_essay|rendering\.py|cleanup\.py|publishing\.py"),
     ("warehouse", r"warehouse\.py"),

@@ -6,14 +6,11 @@ import socket
 import time
 
 import pytest
-import requests
 
 from essay_assets.intake.oembed import (
     READ_AHEAD,
     NotAsked,
     OEmbedLookups,
-    fetch_oembed_metadata,
-    oembed_session,
 )
 from essay_assets.intake.videos import VideoMetadata
 from essay_assets_tests.support.ports import closed_port
@@ -34,7 +31,8 @@ def test_oembed_metadata(server):
         "type": "video",
         "provider_name": "YouTube",
     }
-    meta = fetch_oembed_metadata("dQw4w9WgXcQ", base_url=server.oembed_url, session=requests.Session())
+    with OEmbedLookups(server.oembed_url) as lookups:
+        meta = lookups.lookup("dQw4w9WgXcQ")
     assert meta == VideoMetadata(
         video_id="dQw4w9WgXcQ",
         title="Rick Astley - Never Gonna Give You Up (Official Video)",
@@ -52,11 +50,13 @@ def test_oembed_metadata(server):
 @pytest.mark.parametrize("answer", [404, 401, 500, b"not json", {"no_title": True}, [1, 2]])
 def test_oembed_failures_give_none(server, answer):
     server.oembed["dQw4w9WgXcQ"] = answer
-    assert fetch_oembed_metadata("dQw4w9WgXcQ", base_url=server.oembed_url) is None
+    with OEmbedLookups(server.oembed_url) as lookups:
+        assert lookups.lookup("dQw4w9WgXcQ") is None
 
 
 def test_oembed_unreachable_gives_none():
-    assert fetch_oembed_metadata("dQw4w9WgXcQ", base_url=f"http://127.0.0.1:{closed_port()}/oembed", timeout=2) is None
+    with OEmbedLookups(f"http://127.0.0.1:{closed_port()}/oembed", timeout=2) as lookups:
+        assert lookups.lookup("dQw4w9WgXcQ") is None
 
 
 def test_the_steps_session_goes_through_the_environments_proxy_unless_no_proxy_says_not(server, monkeypatch):
@@ -68,13 +68,14 @@ def test_the_steps_session_goes_through_the_environments_proxy_unless_no_proxy_s
     monkeypatch.setenv("HTTP_PROXY", server.base_url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    with oembed_session(remote) as session:
-        meta = fetch_oembed_metadata("dQw4w9WgXcQ", base_url=remote, session=session)
+    with OEmbedLookups(remote) as lookups:
+        lookups.prefetch(["dQw4w9WgXcQ"])  # from a worker thread, with its own session
+        meta = lookups.lookup("dQw4w9WgXcQ")
         assert meta is not None and meta.title == "Through the proxy"
-        assert fetch_oembed_metadata("dQw4w9WgXcQ", base_url=remote, session=session).title == "Through the proxy"
+        assert lookups.lookup("dQw4w9WgXcQ").title == "Through the proxy"  # from this thread's session
     monkeypatch.setenv("NO_PROXY", "oembed.example.invalid")
-    with oembed_session(remote) as session:
-        assert fetch_oembed_metadata("dQw4w9WgXcQ", base_url=remote, session=session, timeout=2) is None
+    with OEmbedLookups(remote, timeout=2) as lookups:
+        assert lookups.lookup("dQw4w9WgXcQ") is None
 
 
 class Clock:

@@ -39,29 +39,18 @@ def oembed_session(base_url: str = DEFAULT_OEMBED_URL) -> requests.Session:
     return session
 
 
-def fetch_oembed_metadata(
-    video_id: str,
-    *,
-    base_url: str = DEFAULT_OEMBED_URL,
-    timeout: float = 10,
-    session: requests.Session | None = None,
-) -> VideoMetadata | None:
-    """Title and channel of a public video from oEmbed; None on any failure.
+def _lookup(video_id: str, base_url: str, timeout: float,
+            session: requests.Session) -> tuple[VideoMetadata | None, str | None]:
+    """Title and channel of a public video from oEmbed (None when it has none), and why the
+    service itself failed, if it did: it could not be reached, timed out, is rate-limiting (429)
+    or failing (5xx).
 
-    oEmbed has no channel ID or publication date, so those stay None. Private videos and
-    videos with embedding disabled answer 401/403/404: metadata is a nicety, the essay
-    does not depend on it, hence None rather than an exception.
-    """
-    return _lookup(video_id, base_url, timeout, session or requests)[0]
-
-
-def _lookup(video_id: str, base_url: str, timeout: float, client) -> tuple[VideoMetadata | None, str | None]:
-    """The video's metadata (or None), and why the service itself failed, if it did: it could
-    not be reached, timed out, is rate-limiting (429) or failing (5xx). A 4xx or a bad body is
-    about this video only."""
+    oEmbed has no channel ID or publication date, so those stay None. Private videos and videos
+    with embedding disabled answer 401/403/404, and a bad body is about this video only: metadata
+    is a nicety, the essay does not depend on it, hence None rather than an exception."""
     url = watch_url(video_id)
     try:
-        response = client.get(base_url, params={"url": url, "format": "json"}, timeout=timeout)
+        response = session.get(base_url, params={"url": url, "format": "json"}, timeout=timeout)
         if response.status_code == 429 or response.status_code >= 500:
             return None, f"it answered HTTP {response.status_code}"
         if response.status_code != 200:
