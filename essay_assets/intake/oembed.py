@@ -26,10 +26,10 @@ READ_AHEAD = 32
 
 
 def oembed_session(base_url: str = DEFAULT_OEMBED_URL) -> requests.Session:
-    """One HTTP session for a step's lookups, with what requests would read from the environment
-    for every request (proxies and no_proxy, REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, ~/.netrc) read
-    once: every lookup goes to `base_url`, and reading them per lookup cost more CPU than a
-    lookup answered at once."""
+    """One HTTP session for a thread's lookups (OEmbedLookups keeps one per worker), with what
+    requests would read from the environment for every request (proxies and no_proxy,
+    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, ~/.netrc) read once: every lookup goes to `base_url`,
+    and reading them per lookup cost more CPU than a lookup answered at once."""
     session = requests.Session()
     found = session.merge_environment_settings(base_url, {}, None, None, None)
     session.proxies.update(found["proxies"])

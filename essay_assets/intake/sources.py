@@ -21,7 +21,7 @@ from essay_assets.intake.transcripts import (
     load_user_transcript,
 )
 from essay_assets.intake.video_refs import watch_url
-from essay_assets.intake.videos import read_video_record
+from essay_assets.intake.videos import video_record
 from essay_assets.settings import Settings
 from essay_assets.storage.raw_store import RawStore
 
@@ -91,8 +91,9 @@ def obtain_video_metadata(store: RawStore, video_id: str, lookups: OEmbedLookups
     """The transcript stage's lookup, stored for the later stages (intake.videos.read_video_record).
     `lookups`: the step's oEmbed client (several lookups at once; none while the service is down)."""
     path = store.video_metadata_path(video_id)
-    if _current_record(store.read(path)) is not None:  # the feed sensor's record (or ours from an earlier run)
-        return read_video_record(store, video_id)
+    stored = _current_record(store.read(path))
+    if stored is not None:  # the feed sensor's record (or ours from an earlier run)
+        return video_record(video_id, stored)
     if video_id == SAMPLE_VIDEO_ID:
         meta = json.loads(_sample_file(f"{SAMPLE_VIDEO_ID}.meta.json").read_text(encoding="utf-8"))
         record = {**_empty(video_id), **{k: meta.get(k) for k in _empty(video_id)}, "metadata_source": "sample"}

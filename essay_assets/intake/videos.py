@@ -43,7 +43,12 @@ def read_video_record(store: RawStore, video_id: str) -> dict[str, Any]:
     Only the transcript stage looks metadata up (sources.obtain_video_metadata); the later
     stages read what it stored. No record: every field unknown (an essay needs no title).
     """
-    stored = store.read(store.video_metadata_path(video_id)) or {}
+    return video_record(video_id, store.read(store.video_metadata_path(video_id)))
+
+
+def video_record(video_id: str, stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A stored record (or None: none stored) as read_video_record returns it."""
+    stored = stored or {}
     return {"video_id": video_id, **{k: stored.get(k) or None for k in VIDEO_RECORD_FIELDS},
             "metadata_source": stored.get("metadata_source", "feed") if stored else "none"}
 
