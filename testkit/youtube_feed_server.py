@@ -108,10 +108,12 @@ def _make_handler(server: YouTubeFeedServer) -> type[BaseHTTPRequestHandler]:
                     server.oembed_most_at_once = max(server.oembed_most_at_once, server._oembed_at_once)
                 try:
                     time.sleep(server.oembed_delay_s)
-                    self._oembed(parse_qs(parts.query))
                 finally:
+                    # Counted down before answering: once the client has its answer it may send its
+                    # next lookup, which must not overlap this one in the count.
                     with server._lock:
                         server._oembed_at_once -= 1
+                self._oembed(parse_qs(parts.query))
             else:
                 self._send(404, b"not found", "text/plain")
 
