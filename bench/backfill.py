@@ -82,6 +82,10 @@ BARE_VARIANTS = {"e1": ("0", "in the run"), "e2": ("1", "with the code, before t
 QUOTE_VARIANTS = {"a_plain": False, "a_quoted": True}
 # Steps of an `essays run` whose durations the quote table shows: where verification happens
 QUOTE_STEPS = ("llm_response", "essay", "essay_checks")
+# Where a run's wall goes, for (a) and (e): each step's span, in the order the run takes them
+# (the bare prototype has no checks). What no step holds is start-up, run creation and exit.
+WALL_STEPS = ("transcript", "transcript_transcript_is_usable", "essay_prompt", "llm_response", "essay",
+              "essay_checks")
 
 
 def video_ids(n: int) -> list[str]:
@@ -339,8 +343,10 @@ def main() -> int:
                         r["db_cpu_s"] = process_group_cpu_s(database_groups(label)) - db_before
                     r.update(calls=model.call_count - before, essays=essays_written(data / "essays", ids), load=load(),
                              checkout=str(checkout))
+                    if not label.endswith("_pg"):  # (the bench cannot open a PostgreSQL instance's log)
+                        r["steps"] = step_durations(home)
                     if quoting:
-                        r.update(steps=step_durations(home), quotes=args.quotes, quote_policy=args.quote_policy,
+                        r.update(quotes=args.quotes, quote_policy=args.quote_policy,
                                  published_quotations=published_quotations(data / "essays", ids))
                     results[label if args.repeats == 1 else f"{label}#{repeat + 1}"] = r
                     print(f"({label}) essays run, {checkout}: {r}", flush=True)
@@ -363,7 +369,8 @@ def main() -> int:
                 r = run_child([sys.executable, str(ROOT / "bench" / "bare_prototype.py"), str(data), llm.base_url,
                                str(args.concurrency), str(result_path)], env, tmp / variant, tmp / variant / "run.log")
                 r.update(json.loads(result_path.read_text()), calls=llm.call_count - before,
-                         essays=essays_written(data / "essays", ids), load=load())
+                         essays=essays_written(data / "essays", ids), load=load(),
+                         steps=step_durations(tmp / variant / "dagster_home"))
                 results[variant] = r
                 print(f"({variant}) bare prototype, litellm imported {where}: {r}", flush=True)
         backfills = [(run_size, storage) for run_size in dict.fromkeys(args.run_size)
@@ -406,7 +413,7 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    table = render_table(results, n, bound)
+    table = render_table(results, n, bound) + "\n\n" + render_steps_table(results)
     for suffix in ("", "_base") if quoting else ():
         table += "\n\n" + render_quote_table(results, n, args.quotes, args.quote_policy, suffix)
     print("\n" + table)
@@ -483,6 +490,19 @@ def render_table(results: dict[str, dict], n: int, bound: float) -> str:
             child_row(f"({variant}) bare prototype, litellm imported {where}", results[variant])
             row("", "the run itself (1 run)", results[variant]["run_duration_s"])
     return "\n".join(rows) + f"\n\nBound: {n} × delay / concurrency = {bound:.0f} s."
+
+
+def render_steps_table(results: dict[str, dict]) -> str:
+    """Where each (a) and (e) run's wall went: every step's span (first start to last success, from
+    the run's event log), and what no step holds (process start-up, run creation, exit)."""
+    rows = ["| scenario | wall (s) | " + " | ".join(f"`{step}`" for step in WALL_STEPS) + " | outside the steps |",
+            "|---|---:|" + "---:|" * (len(WALL_STEPS) + 1)]
+    for key, r in results.items():
+        if "steps" in r:
+            outside = r["wall_s"] - sum(r["steps"].values())
+            rows.append(f"| ({key}) | {fmt(r['wall_s'])} | "
+                        + " | ".join(fmt(r["steps"].get(step)) for step in WALL_STEPS) + f" | {fmt(outside)} |")
+    return "Where the wall goes, in seconds per step:\n\n" + "\n".join(rows)
 
 
 def published_quotations(essays_dir: Path, ids: list[str]) -> int:
