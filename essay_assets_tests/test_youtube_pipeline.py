@@ -8,9 +8,10 @@ import pytest
 
 from essay_assets.intake import sources as intake
 from essay_assets.settings import Settings
+from essay_assets.storage.raw_store import RawStore
 from essay_assets.storage.warehouse import warehouse_for
 from essay_assets.writing.rendering import parse_essay
-from essay_assets_tests.support.chain import run_chain
+from essay_assets_tests.support.chain import run_chain, write_transcript
 from essay_assets_tests.support.recorded_youtube import (
     VIDEO_ID,
     RecordedYouTube,
@@ -72,3 +73,31 @@ def test_blocked_ip_is_retried_then_explains_how_to_set_a_proxy(llm_server, data
     records = dg.DagsterInstance.get().get_run_records()
     assert any("STEP_RESTARTED" in str(e.dagster_event.event_type_value) for r in records
                for e in dg.DagsterInstance.get().all_logs(r.dagster_run.run_id) if e.dagster_event)
+
+
+def test_only_a_video_fetched_from_youtube_needs_the_network(data_dir):
+    settings = Settings.from_env()
+    store = RawStore(settings.raw_dir)
+    write_transcript(data_dir, "userfile001", words=50)
+    assert intake.needs_youtube_fetch(settings, store, VIDEO_ID)
+    assert not intake.needs_youtube_fetch(settings, store, "userfile001")  # the user's file
+    assert not intake.needs_youtube_fetch(settings, store, intake.SAMPLE_VIDEO_ID)  # bundled
+    store.write(store.transcript_path(VIDEO_ID), {"stored": True})
+    assert not intake.needs_youtube_fetch(settings, store, VIDEO_ID)  # fetched before
+
+
+def test_litellm_is_imported_meanwhile_only_while_the_step_waits_on_youtube(llm_server, data_dir, youtube,
+                                                                          monkeypatch):
+    """Over transcript files the background import only slowed the step: each file read or
+    written waited for the interpreter lock the import held (docs/benchmarks.md, fourth pass)."""
+    from essay_assets.defs import assets
+
+    prefetches: list[int] = []
+    monkeypatch.setattr(assets, "prefetch_litellm", lambda: prefetches.append(1))
+    write_transcript(data_dir, "userfile001", words=300)
+    assert run_chain(["userfile001"]).ok
+    assert prefetches == []
+    write_transcript(data_dir, "userfile002", words=300, seed=1)
+    youtube()
+    assert run_chain([VIDEO_ID, "userfile002"]).ok  # one of the two waits on YouTube
+    assert prefetches == [1]

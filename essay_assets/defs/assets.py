@@ -142,8 +142,15 @@ def _declare_essay_assets(prompt_revision: int, step_retry_delay_s: float,
 def fetch_transcripts(context: dg.AssetExecutionContext, essay_settings: EssaySettings, prompt_revision: int) -> None:
     settings, store, warehouse = essay_settings.parts()
     loop = PartitionLoop(context, "transcript", warehouse, max_retries=TRANSIENT_RETRIES)
-    if any(not store.response_path(v, prompt_revision).exists() for v in loop.keys):
-        prefetch_litellm()  # a model will be called downstream: import its client meanwhile
+    # A model will be called downstream: import its client meanwhile, but only while the run waits
+    # on something else: YouTube, or the embedded model starting up. The import holds the
+    # interpreter lock for seconds, and each file this step reads or writes meanwhile waits up to
+    # a switch interval (5 ms) for the lock back: over 1,000 transcript files that made the step
+    # 3-4x slower and cost more CPU than importing when first needed (docs/benchmarks.md).
+    model_will_be_called = any(not store.response_path(v, prompt_revision).exists() for v in loop.keys)
+    if model_will_be_called and (settings.uses_local_model
+                                 or any(sources.needs_youtube_fetch(settings, store, v) for v in loop.keys)):
+        prefetch_litellm()
     video_rows, transcript_rows = [], []
     # Titles are looked up a few at a time, ahead of the loop (one after another, their round
     # trips would be most of this step), and not while oEmbed is down.

@@ -75,6 +75,13 @@ def _fetch_from_youtube(settings: Settings, video_id: str, http_client) -> Trans
     )
 
 
+def needs_youtube_fetch(settings: Settings, store: RawStore, video_id: str) -> bool:
+    """Whether obtain_transcript would ask YouTube for this video's transcript: no file of the
+    user's, none stored yet, and not the bundled sample."""
+    return (video_id != SAMPLE_VIDEO_ID and find_user_transcript(settings.transcripts_dir, video_id) is None
+            and not store.transcript_path(video_id).exists())
+
+
 def needs_metadata_lookup(store: RawStore, video_id: str) -> bool:
     """Whether obtain_video_metadata would ask oEmbed for this video (for OEmbedLookups.prefetch)."""
     return video_id != SAMPLE_VIDEO_ID and _current_record(store.read(store.video_metadata_path(video_id))) is None
