@@ -40,7 +40,8 @@ With --postgres, (a) and (b) (each run size) also run with the Dagster instance 
 server from testkit/postgres.py, a fresh database each), alternating with the SQLite runs: (a_pg), (b_pg);
 with --baseline as well, the baseline's (a) runs on PostgreSQL too (a_base_pg).
 
-Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md).
+Prints a markdown table (and writes it, with the raw numbers, to --out as JSON + .md), and for
+(a) and (e) where each run's wall went: every step's span, read from the run's event log.
 (a), (b) and (e) use separate data dirs and DAGSTER_HOMEs so none reuses another's answers.
 """
 
